@@ -1,0 +1,88 @@
+"""podrelay: `create_app()`, `app` for gunicorn, and the CLI (`flask --app app ...`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+from flask import Flask
+
+from integration import errors
+from integration.auth import create_key, list_keys, revoke_key
+from integration.config import Settings
+from integration.resources import Resources
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the web app from `settings` (default: the environment)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["podrelay"] = Resources(settings)
+    errors.init_app(app)
+
+    from integration import api
+
+    api.init_app(app)
+    _register_cli(app)
+    return app
+
+
+def _register_cli(app: Flask) -> None:
+    keys = click.Group("keys", help="Create, list and revoke API keys.")
+
+    @keys.command("create")
+    @click.argument("name")
+    def keys_create(name: str) -> None:
+        """Create an API key; the key itself is printed once, on the last line."""
+        key, secret = create_key(app.extensions["podrelay"].redis, name)
+        click.echo(f"Created key {key.id} ({name}). Store it now; it is not shown again:")
+        click.echo(secret)
+
+    @keys.command("list")
+    def keys_list() -> None:
+        """List keys (ids, names, prefixes; never the keys)."""
+        for key in list_keys(app.extensions["podrelay"].redis):
+            state = "revoked" if key.revoked else "active"
+            click.echo(f"{key.id}\t{key.name}\t{key.prefix}…\t{state}")
+
+    @keys.command("revoke")
+    @click.argument("key_id")
+    def keys_revoke(key_id: str) -> None:
+        """Revoke a key by id or name."""
+        if not revoke_key(app.extensions["podrelay"].redis, key_id):
+            raise click.ClickException(f"no key {key_id}")
+        click.echo(f"revoked {key_id}")
+
+    @app.cli.command("worker")
+    def worker() -> None:
+        """Run one worker process: RQ tasks plus the tracker (polls, callbacks, sweeps)."""
+        from workers.runner import run_worker
+
+        run_worker(app.extensions["podrelay"])
+
+    @app.cli.command("start")
+    @click.option("--demo", is_flag=True, help="Also start the bundled RunPod emulator and route every surface to it.")
+    @click.option("--workers", "worker_count", default=1, show_default=True, help="Worker processes.")
+    def start(demo: bool, worker_count: int) -> None:
+        """Start the Procfile's processes (web, worker) and, without REDIS_URL, the embedded Redis."""
+        from workers.launcher import launch
+
+        raise SystemExit(launch(app.extensions["podrelay"].settings, demo=demo, workers=worker_count))
+
+    @app.cli.command("emulator")
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=8010, show_default=True)
+    def emulator(host: str, port: int) -> None:
+        """Serve the RunPod emulator (RunPod's serverless API, for local runs and tests)."""
+        from emulator.server import serve
+
+        serve(host, port)
+
+    app.cli.add_command(keys)
+
+
+logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+app = create_app()

@@ -1,0 +1,1 @@
+"""The bundled RunPod emulator: RunPod's serverless API over HTTP, for local runs and tests."""

@@ -1,0 +1,47 @@
+"""The HTTP blueprints, and the request plumbing they share (request ids, JSON bodies)."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+
+from flask import Flask, g, request
+
+from integration.errors import ApiError
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a 415/400 in the error envelope."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
+    raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "Request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "Request body must be a JSON object")
+    return body
+
+
+def init_app(app: Flask) -> None:
+    """Give every request an id (the client's `X-Request-Id` when sane) and mount the routes."""
+    from integration.api import callbacks, enqueue, health, jobs
+
+    @app.before_request
+    def _request_id():
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else "req_" + secrets.token_hex(12)
+
+    @app.after_request
+    def _echo_request_id(response):
+        response.headers["X-Request-Id"] = getattr(g, "request_id", "")
+        return response
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(enqueue.bp, url_prefix="/v1")
+    app.register_blueprint(jobs.bp, url_prefix="/v1")
+    app.register_blueprint(callbacks.bp)

@@ -1,0 +1,73 @@
+"""The queue surface: `POST /v1/<surface route>` stores a job and answers 202 at once.
+
+One route per registry entry. Accepting never waits for RunPod: the job and its submit
+task are written to Redis in one round trip, and a worker does the rest.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from flask import Blueprint, current_app, g, jsonify
+
+from integration import schemas, surfaces
+from integration.api import json_body
+from integration.auth import require_api_key
+from integration.jobs import Job, JobStatus
+from integration.tasks import enqueue_submit
+
+bp = Blueprint("enqueue", __name__)
+bp.before_request(require_api_key)
+
+
+def enqueue_answer(job: Job, surface: surfaces.Surface) -> dict:
+    """The enqueue object (seed 000's shape)."""
+    return {
+        "id": job.id,
+        "object": surface.object,
+        "created": int(job.created),
+        "status": job.status.value,
+        "surface": job.surface,
+        "model": job.model,
+        "endpoint_id": job.endpoint_id,
+        "runpod": {"id": job.runpod_id, "status": job.runpod_status},
+    }
+
+
+def _enqueue(surface: surfaces.Surface):
+    resources = current_app.extensions["podrelay"]
+    request_data = schemas.load(surface.schema, json_body())
+    model, endpoint_id = surface.resolve(request_data, resources.settings)
+    now = time.time()
+    job = Job(
+        id=str(uuid.uuid4()),
+        key_id=g.key_id,
+        surface=surface.name,
+        model=model,
+        endpoint_id=endpoint_id,
+        status=JobStatus.QUEUED,
+        created=now,
+        input=surface.to_input(request_data, model),
+        webhook_url=request_data.get("webhook_url"),
+        policy=request_data.get("policy"),
+        request_id=g.request_id,
+    )
+    pipe = resources.redis.pipeline()
+    pipe.multi()  # one atomic round trip: the job, its pending entry and its submit task
+    resources.jobs.create(job, now + resources.settings.submit_stall_after, pipe)
+    enqueue_submit(resources.queue, job.id, pipeline=pipe)
+    pipe.execute()
+    response = jsonify(enqueue_answer(job, surface))
+    response.status_code = 202
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return response
+
+
+for _surface in surfaces.SURFACES.values():
+    bp.add_url_rule(
+        _surface.route,
+        endpoint=f"enqueue_{_surface.name}",
+        view_func=lambda s=_surface: _enqueue(s),
+        methods=["POST"],
+    )

@@ -1,0 +1,71 @@
+"""The jobs API: read one job, list a key's jobs, cancel one. Provider-agnostic.
+
+A job of another API key is answered exactly like a job that does not exist (404).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from integration import surfaces
+from integration.auth import require_api_key
+from integration.errors import ApiError, not_found, validation_error
+from integration.jobs import UNFINISHED, Job, JobStatus
+from integration.tasks import enqueue_cancel
+
+bp = Blueprint("jobs", __name__)
+bp.before_request(require_api_key)
+
+
+def own_job(job_id: str) -> Job:
+    """The caller's job, or 404 (also for another key's job)."""
+    job = current_app.extensions["podrelay"].jobs.get(job_id) if len(job_id) <= 64 else None
+    if job is None or job.key_id != g.key_id:
+        raise not_found("Job")
+    return job
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str):
+    return jsonify(own_job(job_id).to_api())
+
+
+@bp.get("/jobs")
+def list_jobs():
+    args = request.args
+    try:
+        limit = int(args.get("limit", "20"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 100:
+        raise validation_error("Invalid value for 'limit': must be an integer from 1 to 100.", "limit")
+    status = args.get("status")
+    if status and status not in {s.value for s in JobStatus}:
+        raise validation_error(f"Invalid value for 'status': must be one of {', '.join(s.value for s in JobStatus)}.", "status")
+    surface = args.get("surface")
+    if surface and surface not in surfaces.SURFACES:
+        raise validation_error(f"Invalid value for 'surface': must be one of {', '.join(surfaces.SURFACES)}.", "surface")
+    cursor = args.get("cursor") or None
+    jobs, next_cursor = current_app.extensions["podrelay"].jobs.list_for_key(g.key_id, limit, cursor, status, surface)
+    return jsonify(
+        {"object": "list", "data": [j.to_api() for j in jobs], "has_more": next_cursor is not None, "next_cursor": next_cursor}
+    )
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel_job(job_id: str):
+    resources = current_app.extensions["podrelay"]
+    job = own_job(job_id)
+    outcome = resources.jobs.transition(
+        job.id,
+        JobStatus.CANCELLED,
+        UNFINISHED,
+        error={"code": "cancelled", "message": "Cancelled at the client's request"},
+    )
+    if not outcome.applied:
+        raise ApiError(409, "job_not_cancellable", f"Job is already {outcome.previous.value if outcome.previous else 'gone'}")
+    if outcome.previous != JobStatus.QUEUED:
+        # Already at RunPod: a worker cancels it there. A queued job is stopped by the
+        # submit task, which sees the cancellation before (or right after) submitting.
+        enqueue_cancel(resources.queue, job.id)
+    return jsonify(resources.jobs.get(job.id).to_api())

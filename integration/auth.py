@@ -1,0 +1,112 @@
+"""API keys: created by the CLI, stored hashed, checked on every `/v1` request.
+
+Keys are 256-bit random tokens, so a plain SHA-256 is the right hash: it cannot be
+brute-forced and costs one lookup per request. The key itself is never stored or logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+import redis
+from flask import current_app, g, request
+
+from integration.errors import ApiError
+
+KEY_PREFIX = "pr_"
+_BY_HASH = "pr:apikey:{}"  # hash of the key -> key id
+_KEY = "pr:key:{}"  # key id -> record
+_ALL = "pr:keys"  # set of key ids
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored API key (without the secret)."""
+
+    id: str
+    name: str
+    created: float
+    revoked: bool = False
+    prefix: str = ""
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "created": int(self.created), "revoked": self.revoked, "prefix": self.prefix}
+
+    @classmethod
+    def from_redis(cls, data: dict) -> ApiKey:
+        return cls(
+            id=data[b"id"].decode(),
+            name=data[b"name"].decode(),
+            created=float(data[b"created"]),
+            revoked=data.get(b"revoked") == b"1",
+            prefix=data.get(b"prefix", b"").decode(),
+        )
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(conn: redis.Redis, name: str) -> tuple[ApiKey, str]:
+    """Create a key; returns the record and the secret, which is shown only this once."""
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(id="key_" + secrets.token_hex(8), name=name, created=time.time(), prefix=secret[:10])
+    pipe = conn.pipeline()
+    pipe.hset(
+        _KEY.format(key.id),
+        mapping={
+            "id": key.id,
+            "name": name,
+            "created": key.created,
+            "revoked": "0",
+            "digest": _digest(secret),
+            "prefix": key.prefix,
+        },
+    )
+    pipe.set(_BY_HASH.format(_digest(secret)), key.id)
+    pipe.sadd(_ALL, key.id)
+    pipe.execute()
+    return key, secret
+
+
+def list_keys(conn: redis.Redis) -> list[ApiKey]:
+    """Every key, oldest first."""
+    pipe = conn.pipeline()
+    for key_id in conn.smembers(_ALL):
+        pipe.hgetall(_KEY.format(key_id.decode()))
+    return sorted((ApiKey.from_redis(d) for d in pipe.execute() if d), key=lambda k: k.created)
+
+
+def revoke_key(conn: redis.Redis, key_id: str) -> bool:
+    """Revoke a key by id or name; False when there is no such key."""
+    for key in list_keys(conn):
+        if key_id in (key.id, key.name):
+            digest = conn.hget(_KEY.format(key.id), "digest")
+            pipe = conn.pipeline()
+            pipe.hset(_KEY.format(key.id), "revoked", "1")
+            if digest:
+                pipe.delete(_BY_HASH.format(digest.decode()))
+            pipe.execute()
+            return True
+    return False
+
+
+def lookup(conn: redis.Redis, secret: str) -> str | None:
+    """The id of the live key with this secret, or None."""
+    key_id = conn.get(_BY_HASH.format(_digest(secret)))
+    return key_id.decode() if key_id else None
+
+
+def require_api_key() -> None:
+    """Set `g.key_id` from the Bearer token, or raise 401 `invalid_api_key`."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "invalid_api_key", "Missing API key: send Authorization: Bearer <api-key>")
+    key_id = lookup(current_app.extensions["podrelay"].redis, token.strip())
+    if key_id is None:
+        raise ApiError(401, "invalid_api_key", "Invalid API key provided")
+    g.key_id = key_id

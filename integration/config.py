@@ -1,0 +1,100 @@
+"""Settings from the environment (twelve-factor), shared by web and worker processes.
+
+The variables and their defaults are the contract in DESIGN.md, "Configuration".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+
+DEFAULT_RUNPOD_API_BASE = "https://api.runpod.ai/v2"
+DEFAULT_WEBHOOK_RETRY_SCHEDULE = "0,5,300,1800,7200,18000,36000,36000"
+DEVELOPMENT_SECRET = "podrelay-development-secret"
+
+
+def _int(env: dict, name: str, default: int) -> int:
+    value = env.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _float(env: dict, name: str, default: float) -> float:
+    value = env.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def _flag(env: dict, name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything podrelay reads from its environment, parsed once."""
+
+    redis_url: str | None = None
+    data_dir: str = "./var"
+    runpod_api_key: str = ""
+    runpod_api_base: str = DEFAULT_RUNPOD_API_BASE
+    # RUNPOD_ENDPOINT_<SURFACE> and RUNPOD_ENDPOINT_<SURFACE>__<MODEL>, upper-cased.
+    endpoints: dict[str, str] = field(default_factory=dict)
+    public_base_url: str | None = None
+    secret_key: str = DEVELOPMENT_SECRET
+    environment: str = "development"
+    webhook_allow_private: bool = False
+    webhook_retry_schedule: tuple[int, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+    result_ttl: int = 7 * 24 * 3600
+    max_body_bytes: int = 1024 * 1024
+    # Tracking: how often jobs are checked at RunPod, and how hard RunPod may be hit.
+    status_budget_per_10s: int = 1600  # RunPod allows 2,000 /status per 10 s per endpoint
+    poll_min_interval: float = 0.5
+    poll_max_interval: float = 30.0
+    callback_poll_after: float = 120.0  # with callbacks on, the first confirming poll
+    submit_stall_after: float = 60.0  # a queued job not submitted by then is re-enqueued
+    tracker_concurrency: int = 32
+    runpod_timeout: tuple[float, float] = (5.0, 30.0)
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> Settings:
+        """Read settings from `env` (default: the process environment)."""
+        env = dict(os.environ if env is None else env)
+        endpoints = {
+            name[len("RUNPOD_ENDPOINT_") :]: value for name, value in env.items() if name.startswith("RUNPOD_ENDPOINT_") and value
+        }
+        schedule = env.get("WEBHOOK_RETRY_SCHEDULE") or DEFAULT_WEBHOOK_RETRY_SCHEDULE
+        environment = env.get("PODRELAY_ENV", "development")
+        secret = env.get("SECRET_KEY", "")
+        if not secret:
+            if environment != "development":
+                raise RuntimeError("SECRET_KEY must be set outside development")
+            secret = DEVELOPMENT_SECRET
+        return cls(
+            redis_url=env.get("REDIS_URL") or None,
+            data_dir=env.get("DATA_DIR") or "./var",
+            runpod_api_key=env.get("RUNPOD_API_KEY", ""),
+            runpod_api_base=(env.get("RUNPOD_API_BASE") or DEFAULT_RUNPOD_API_BASE).rstrip("/"),
+            endpoints=endpoints,
+            public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            secret_key=secret,
+            environment=environment,
+            webhook_allow_private=_flag(env, "WEBHOOK_ALLOW_PRIVATE"),
+            webhook_retry_schedule=tuple(int(s) for s in schedule.split(",") if s.strip()),
+            result_ttl=_int(env, "RESULT_TTL", 7 * 24 * 3600),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024),
+            status_budget_per_10s=_int(env, "RUNPOD_STATUS_BUDGET", 1600),
+            poll_min_interval=_float(env, "POLL_MIN_INTERVAL", 0.5),
+            poll_max_interval=_float(env, "POLL_MAX_INTERVAL", 30.0),
+            callback_poll_after=_float(env, "CALLBACK_POLL_AFTER", 120.0),
+            submit_stall_after=_float(env, "SUBMIT_STALL_AFTER", 60.0),
+            tracker_concurrency=_int(env, "TRACKER_CONCURRENCY", 32),
+        )
+
+    def with_changes(self, **changes) -> Settings:
+        """A copy with some settings replaced (tests use it)."""
+        return replace(self, **changes)
+
+    def endpoint_for(self, surface: str, model: str) -> str | None:
+        """The RunPod endpoint id for a surface and model: a per-model setting wins."""
+        model_key = re.sub(r"[^A-Z0-9]", "_", model.upper())
+        surface_key = surface.upper()
+        return self.endpoints.get(f"{surface_key}__{model_key}") or self.endpoints.get(surface_key)

@@ -1,0 +1,278 @@
+"""Jobs in Redis: the record, its states, and every write the pipeline makes to them.
+
+Each job is a hash `pr:job:{id}`. Every job not yet final is also in the sorted set
+`pr:pending`, scored by when something must next happen to it (submit, poll, resume).
+That set is how nothing is lost: a worker that dies holding a job only held a lease
+(a score in the future), and when the lease runs out any worker picks the job up again.
+State changes are compare-and-set (a Lua script), so a callback, a poll and a cancel
+racing on one job end it once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import redis
+
+JOB = "pr:job:{}"
+KEY_JOBS = "pr:jobs:{}"  # per API key, scored by creation time: listing
+PENDING = "pr:pending"  # every unfinished job, scored by when it is next due
+WAKE = "pr:tracker:wake"  # pushed to when a job becomes due now (a callback arrived)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL
+
+
+FINAL = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMED_OUT}
+UNFINISHED = (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.RUNNING)
+
+_JSON_FIELDS = ("input", "result", "error", "policy", "callback")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as stored: the request's routing, its RunPod side, and its outcome."""
+
+    id: str
+    key_id: str
+    surface: str
+    model: str
+    endpoint_id: str
+    status: JobStatus
+    created: float
+    input: dict = field(default_factory=dict)
+    runpod_id: str | None = None
+    runpod_status: str | None = None
+    submitted: float | None = None
+    started: float | None = None
+    finished: float | None = None
+    result: dict | None = None
+    error: dict | None = None
+    webhook_url: str | None = None
+    policy: dict | None = None
+    callback: dict | None = None
+    cost: float | None = None
+    submit_attempts: int = 0
+    polls: int = 0
+    request_id: str | None = None
+
+    def to_redis(self) -> dict:
+        """The hash fields: JSON for structures, nothing for None."""
+        out = {}
+        for name, value in self.__dict__.items():
+            if value is None:
+                continue
+            if name in _JSON_FIELDS:
+                out[name] = json.dumps(value, separators=(",", ":"))
+            elif isinstance(value, JobStatus):
+                out[name] = value.value
+            else:
+                out[name] = value
+        return out
+
+    @classmethod
+    def from_redis(cls, data: dict[bytes, bytes]) -> Job:
+        values = {k.decode(): v.decode() for k, v in data.items()}
+        kwargs: dict = {}
+        for name in cls.__dataclass_fields__:
+            raw = values.get(name)
+            if raw is None or raw == "":
+                continue
+            if name in _JSON_FIELDS:
+                kwargs[name] = json.loads(raw)
+            elif name in ("created", "submitted", "started", "finished", "cost"):
+                kwargs[name] = float(raw)
+            elif name in ("submit_attempts", "polls"):
+                kwargs[name] = int(raw)
+            elif name == "status":
+                kwargs[name] = JobStatus(raw)
+            else:
+                kwargs[name] = raw
+        return cls(**kwargs)
+
+    def to_api(self) -> dict:
+        """The job object of `GET /v1/jobs/{id}`."""
+        return {
+            "id": self.id,
+            "object": "job",
+            "status": self.status.value,
+            "surface": self.surface,
+            "model": self.model,
+            "endpoint_id": self.endpoint_id,
+            "runpod": {"id": self.runpod_id, "status": self.runpod_status},
+            "created": int(self.created),
+            "started": int(self.started) if self.started else None,
+            "finished": int(self.finished) if self.finished else None,
+            "result": self.result,
+            "error": self.error,
+            "cost": self.cost,
+        }
+
+
+# Compare-and-set: change status (and fields) only from one of the allowed statuses.
+# KEYS: job hash, pending set. ARGV: new status ('' keeps it), allowed statuses (comma
+# list), ttl seconds (0: none), '1' to drop from pending, then field/value pairs.
+# Returns {1, previous status} when applied, {0, current status} when not, {-1} if gone.
+_TRANSITION = """
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return {-1, ''} end
+local allowed = false
+for s in string.gmatch(ARGV[2], '[^,]+') do if s == cur then allowed = true end end
+if not allowed then return {0, cur} end
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[1]) end
+if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
+if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+if ARGV[4] == '1' then redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[1], 'id')) end
+return {1, cur}
+"""
+
+# Take up to ARGV[2] jobs due by ARGV[1] and lease them until ARGV[3].
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
+return due
+"""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The outcome of a compare-and-set: applied or not, and the status before it."""
+
+    applied: bool
+    previous: JobStatus | None
+
+
+class JobStore:
+    """Every read and write of jobs, on one Redis connection."""
+
+    def __init__(self, conn: redis.Redis, result_ttl: int):
+        self.conn = conn
+        self.result_ttl = result_ttl
+        self._transition = conn.register_script(_TRANSITION)
+        self._claim = conn.register_script(_CLAIM)
+
+    # -- accept ---------------------------------------------------------------------
+
+    def create(self, job: Job, first_due: float, pipe: redis.client.Pipeline) -> None:
+        """Queue the writes that store a new job on `pipe` (the caller adds the enqueue)."""
+        pipe.hset(JOB.format(job.id), mapping=job.to_redis())
+        pipe.zadd(KEY_JOBS.format(job.key_id), {job.id: job.created})
+        pipe.zadd(PENDING, {job.id: first_due})
+
+    # -- read -----------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        data = self.conn.hgetall(JOB.format(job_id))
+        return Job.from_redis(data) if data else None
+
+    def get_many(self, job_ids: list[str]) -> list[Job | None]:
+        pipe = self.conn.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(JOB.format(job_id))
+        return [Job.from_redis(d) if d else None for d in pipe.execute()]
+
+    def list_for_key(
+        self, key_id: str, limit: int, cursor: str | None, status: str | None, surface: str | None
+    ) -> tuple[list[Job], str | None]:
+        """A page of a key's jobs, newest first; the cursor is the last job's id."""
+        index = KEY_JOBS.format(key_id)
+        start = 0
+        if cursor:
+            rank = self.conn.zrevrank(index, cursor)
+            if rank is None:
+                return [], None
+            start = rank + 1
+        found: list[Job] = []
+        scanned, batch = 0, max(limit * 2, 50)
+        while len(found) < limit and scanned < 10_000:
+            ids = [i.decode() for i in self.conn.zrevrange(index, start, start + batch - 1)]
+            if not ids:
+                return found, None
+            gone = []
+            for job_id, job in zip(ids, self.get_many(ids), strict=False):
+                start += 1
+                if job is None:
+                    gone.append(job_id)
+                    continue
+                if (status and job.status.value != status) or (surface and job.surface != surface):
+                    continue
+                found.append(job)
+                if len(found) == limit:
+                    break
+            if gone:  # finished jobs whose record expired after RESULT_TTL
+                self.conn.zrem(index, *gone)
+                start -= len(gone)
+            scanned += len(ids)
+        more = self.conn.zcard(index) > start
+        return found, (found[-1].id if found and more else None)
+
+    # -- transitions ----------------------------------------------------------------
+
+    def transition(self, job_id: str, to: JobStatus | None, allowed: tuple[JobStatus, ...], **fields) -> Transition:
+        """Set status `to` (None: keep it) and `fields` if the job is in `allowed`."""
+        final = to is not None and to.final
+        if final:
+            fields.setdefault("finished", time.time())
+            fields["callback"] = ""
+        args: list = [
+            to.value if to else "",
+            ",".join(s.value for s in allowed),
+            self.result_ttl if final else 0,
+            "1" if final else "0",
+        ]
+        for name, value in fields.items():
+            if isinstance(value, (dict, list)):
+                value = json.dumps(value, separators=(",", ":"))
+            args += [name, "" if value is None else value]
+        applied, previous = self._transition(keys=[JOB.format(job_id), PENDING], args=args)
+        return Transition(applied == 1, JobStatus(previous.decode()) if previous else None)
+
+    def update(self, job_id: str, **fields) -> Transition:
+        """Write fields of an unfinished job without changing its status."""
+        return self.transition(job_id, None, UNFINISHED, **fields)
+
+    def record_callback(self, job_id: str, payload: dict) -> bool:
+        """Keep a provider callback on the job and make the job due now; False if final."""
+        if not self.update(job_id, callback=payload).applied:
+            return False
+        pipe = self.conn.pipeline(transaction=False)
+        pipe.zadd(PENDING, {job_id: 0}, xx=True)
+        pipe.lpush(WAKE, job_id)
+        pipe.ltrim(WAKE, 0, 0)
+        pipe.execute()
+        return True
+
+    # -- the pending set ------------------------------------------------------------
+
+    def claim_due(self, now: float, limit: int, lease: float) -> list[str]:
+        """Lease up to `limit` due jobs for `lease` seconds; a crash just lets it lapse."""
+        return [i.decode() for i in self._claim(keys=[PENDING], args=[now, limit, now + lease])]
+
+    def schedule(self, job_id: str, due: float) -> None:
+        """Set when an unfinished job is next due (no-op once it has left the set)."""
+        self.conn.zadd(PENDING, {job_id: due}, xx=True)
+
+    def schedule_many(self, dues: dict[str, float]) -> None:
+        if dues:
+            self.conn.zadd(PENDING, dues, xx=True)
+
+    def next_due(self) -> float | None:
+        first = self.conn.zrange(PENDING, 0, 0, withscores=True)
+        return first[0][1] if first else None
+
+    def pending_count(self) -> int:
+        return self.conn.zcard(PENDING)

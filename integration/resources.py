@@ -1,0 +1,56 @@
+"""The resources one process needs, created once: Redis, the job store, RunPod, tokens, queue.
+
+The web app keeps one in `app.extensions["podrelay"]`; a worker process builds its own
+from the same settings. Nothing here is a module-level global.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import redis
+from rq import Queue
+
+from integration.callbacks import CallbackTokens
+from integration.config import Settings
+from integration.jobs import JobStore
+from integration.redis_connection import connect, resolve_url
+from integration.runpod import RunPodClient
+
+QUEUE_NAME = "podrelay"
+
+
+class Resources:
+    """Lazily built, process-wide handles on everything outside podrelay."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def redis_url(self) -> str:
+        return resolve_url(self.settings.redis_url, self.settings.data_dir)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return connect(self.redis_url)
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        return JobStore(self.redis, self.settings.result_ttl)
+
+    @cached_property
+    def queue(self) -> Queue:
+        return Queue(QUEUE_NAME, connection=self.redis)
+
+    @cached_property
+    def tokens(self) -> CallbackTokens:
+        return CallbackTokens(self.settings.secret_key)
+
+    @cached_property
+    def runpod(self) -> RunPodClient:
+        return RunPodClient(
+            self.settings.runpod_api_key,
+            self.settings.runpod_api_base,
+            timeout=self.settings.runpod_timeout,
+            pool_size=max(8, self.settings.tracker_concurrency),
+        )

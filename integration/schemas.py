@@ -1,0 +1,124 @@
+"""Request schemas of the enqueue routes, with the limits of the seed gateway (seed 001).
+
+Unknown keys are kept (`INCLUDE`): they pass through to the RunPod worker's input.
+A failed validation becomes a 400 `validation_error` naming the first bad field.
+"""
+
+from __future__ import annotations
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from integration.errors import validation_error
+
+MAX_STRING = 1_000_000  # a prompt or message may be long, but not unbounded
+MAX_ITEMS = 2048
+
+
+class StringOrStrings(fields.Field):
+    """A non-empty string, or a non-empty list of non-empty strings (embeddings' `input`)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            if not value:
+                raise ValidationError("Must not be empty.")
+            return value
+        if isinstance(value, list) and value and len(value) <= MAX_ITEMS:
+            if all(isinstance(item, str) and item for item in value):
+                return value
+            # token arrays, as OpenAI allows them
+            if all(isinstance(item, int) and not isinstance(item, bool) for item in value):
+                return value
+        raise ValidationError(f"Must be a non-empty string or a list of 1 to {MAX_ITEMS} non-empty strings.")
+
+
+class PolicySchema(Schema):
+    executionTimeout = fields.Integer(strict=True, validate=validate.Range(min=5_000, max=7 * 24 * 3600 * 1000))  # noqa: N815
+    lowPriority = fields.Boolean()  # noqa: N815
+    ttl = fields.Integer(strict=True, validate=validate.Range(min=10_000, max=7 * 24 * 3600 * 1000))
+
+
+class _Base(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    model = fields.String(validate=validate.Length(min=1, max=200))
+    webhook_url = fields.Url(schemes={"http", "https"}, require_tld=False)
+    # RunPod's execution policy (executionTimeout, lowPriority, ttl), sent beside `input`.
+    policy = fields.Nested(PolicySchema)
+
+
+class MessageSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    role = fields.String(required=True, validate=validate.OneOf(["system", "developer", "user", "assistant", "tool"]))
+    content = fields.Raw(allow_none=True, load_default=None)
+
+    @validates_schema
+    def _content_shape(self, data, **kwargs):
+        content = data.get("content")
+        if content is None:
+            if data.get("role") != "assistant":
+                raise ValidationError("Must be a string or a list of content parts.", "content")
+        elif isinstance(content, str):
+            if len(content) > MAX_STRING:
+                raise ValidationError(f"Longer than {MAX_STRING} characters.", "content")
+        elif not (isinstance(content, list) and all(isinstance(part, dict) for part in content)):
+            raise ValidationError("Must be a string or a list of content parts.", "content")
+
+
+class ChatSchema(_Base):
+    messages = fields.List(fields.Nested(MessageSchema), required=True, validate=validate.Length(min=1, max=MAX_ITEMS))
+    temperature = fields.Float(validate=validate.Range(min=0, max=2), allow_nan=False)
+    max_tokens = fields.Integer(strict=True, validate=validate.Range(min=1, max=8192))
+    stream = fields.Boolean()
+    user = fields.String(validate=validate.Length(min=1, max=256))
+
+
+class ImageSchema(_Base):
+    prompt = fields.String(required=True, validate=validate.Length(min=1, max=MAX_STRING))
+    negative_prompt = fields.String(validate=validate.Length(min=1, max=MAX_STRING))
+    n = fields.Integer(strict=True, validate=validate.Range(min=1, max=8))
+    size = fields.String(
+        validate=validate.Regexp(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$", error="Must be WIDTHxHEIGHT, e.g. 1024x1024.")
+    )
+    response_format = fields.String(validate=validate.OneOf(["url", "b64_json"]))
+
+
+class TranscriptionSchema(_Base):
+    audioUrl = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)  # noqa: N815 (the API's name)
+    language = fields.String(validate=validate.Length(min=2, max=35))
+    prompt = fields.String(validate=validate.Length(min=1, max=MAX_STRING))
+    response_format = fields.String(validate=validate.OneOf(["json", "text", "srt", "verbose_json", "vtt"]))
+
+
+class EmbeddingSchema(_Base):
+    input = StringOrStrings(required=True)
+    dimensions = fields.Integer(strict=True, validate=validate.Range(min=1, max=65536))
+    encoding_format = fields.String(validate=validate.OneOf(["float", "base64"]))
+    user = fields.String(validate=validate.Length(min=1, max=256))
+
+
+def _first_error(messages, path: str = "") -> tuple[str, str]:
+    """The first (param, message) of marshmallow's nested error dict, as `a[0].b`."""
+    if isinstance(messages, dict):
+        key = next(iter(messages))
+        if isinstance(key, int):
+            step = f"{path}[{key}]"
+        elif key == "_schema":
+            step = path
+        else:
+            step = f"{path}.{key}" if path else str(key)
+        return _first_error(messages[key], step)
+    if isinstance(messages, list) and messages:
+        return _first_error(messages[0], path) if not isinstance(messages[0], str) else (path, messages[0])
+    return path, str(messages)
+
+
+def load(schema: Schema, body: dict) -> dict:
+    """Validate `body`; raise a 400 naming the first bad field."""
+    try:
+        return schema.load(body)
+    except ValidationError as error:
+        param, message = _first_error(error.messages)
+        raise validation_error(f"Invalid value for '{param}': {message}", param or None) from None

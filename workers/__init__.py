@@ -1,0 +1,1 @@
+"""RQ task functions and the worker process: submit, track, cancel, sweep."""

@@ -1,0 +1,63 @@
+"""`flask --app app start`: the Procfile's processes on one machine, Heroku-style.
+
+Without `REDIS_URL` it starts the embedded Redis first (and stops it at the end). With
+`--demo` it also runs the bundled RunPod emulator and routes every surface to it, so a
+new user sees jobs complete without a RunPod account.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from honcho.environ import parse_procfile
+from honcho.manager import Manager
+
+from integration import surfaces
+from integration.config import Settings
+from integration.redis_connection import embedded_url, ensure_embedded, is_running, stop_embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_EMULATOR_PORT = 8010
+
+
+def demo_environment(web_port: int, emulator_port: int) -> dict[str, str]:
+    """Settings that route every surface to the emulator, with callbacks on."""
+    env = {
+        "RUNPOD_API_BASE": f"http://127.0.0.1:{emulator_port}/v2",
+        "RUNPOD_API_KEY": "emulator-key",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}",
+    }
+    for name in surfaces.SURFACES:
+        env[f"RUNPOD_ENDPOINT_{name.upper()}"] = f"emulated-{name}"
+    return env
+
+
+def launch(settings: Settings, demo: bool = False, workers: int = 1) -> int:
+    """Run web, worker(s) (and the emulator) until interrupted; returns the exit code."""
+    env = dict(os.environ)
+    env.setdefault("PORT", "5000")
+    env["PYTHONUNBUFFERED"] = "1"
+    owns_redis = False
+    if not settings.redis_url:
+        owns_redis = not is_running(embedded_url(settings.data_dir))
+        env["REDIS_URL"] = ensure_embedded(settings.data_dir)
+        print(f"embedded redis: {env['REDIS_URL']}", file=sys.stderr)
+    procfile = parse_procfile((ROOT / "Procfile").read_text())
+    manager = Manager()
+    if demo:
+        emulator_port = int(env.get("EMULATOR_PORT", DEMO_EMULATOR_PORT))
+        env.update(demo_environment(int(env["PORT"]), emulator_port))
+        manager.add_process(
+            "emulator", f"{sys.executable} -m flask --app app emulator --port {emulator_port}", env=env, cwd=str(ROOT)
+        )
+    for name, command in procfile.processes.items():
+        for index in range(workers if name == "worker" else 1):
+            manager.add_process(f"{name}.{index + 1}", command, env=env, cwd=str(ROOT))
+    try:
+        manager.loop()
+    finally:
+        if owns_redis:
+            stop_embedded(settings.data_dir)
+    return manager.returncode or 0

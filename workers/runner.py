@@ -1,0 +1,35 @@
+"""The worker process: an RQ worker for tasks, and the tracker beside it in a thread.
+
+RQ's `SimpleWorker` runs tasks in-process (no fork per task): podrelay's tasks are
+short HTTP calls with timeouts, and a fork per task would cost more than the task.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from rq import Queue, SimpleWorker
+
+from integration.redis_connection import connect
+from integration.resources import QUEUE_NAME, Resources
+from workers import context
+from workers.track import Tracker
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(resources: Resources) -> None:
+    """Run until SIGTERM/SIGINT: RQ tasks in this thread, the tracker in another."""
+    context.set_resources(resources)
+    stop = threading.Event()
+    tracker = Tracker(resources, stop)
+    thread = threading.Thread(target=tracker.run, name="tracker", daemon=True)
+    thread.start()
+    connection = connect(resources.redis_url, blocking=True)
+    worker = SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
+    try:
+        worker.work(with_scheduler=True, logging_level="WARNING")
+    finally:
+        stop.set()
+        thread.join(timeout=10)

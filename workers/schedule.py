@@ -1,0 +1,40 @@
+"""When a job is next looked at: poll intervals that back off with age, retry delays.
+
+Polling stays cheap at any number of jobs in flight: young jobs are polled often, old
+ones rarely, and with provider callbacks on a poll is only a late confirmation.
+"""
+
+from __future__ import annotations
+
+import random
+
+from integration.config import Settings
+
+MAX_RETRY_DELAY = 600.0
+
+
+def first_poll_delay(settings: Settings) -> float:
+    if settings.public_base_url:
+        return settings.callback_poll_after
+    return settings.poll_min_interval
+
+
+def next_poll_delay(settings: Settings, age: float) -> float:
+    """Seconds until the next `/status` call for a job submitted `age` seconds ago."""
+    if settings.public_base_url:
+        # Callbacks carry the result; a poll only confirms a job that stays silent.
+        return max(settings.callback_poll_after - age, min(max(age, 1.0), MAX_RETRY_DELAY))
+    delay = min(max(age * 0.25, settings.poll_min_interval), settings.poll_max_interval)
+    return delay * random.uniform(0.9, 1.1)
+
+
+def submit_retry_delay(attempts: int, retry_after: float | None) -> float:
+    """Backoff for a submission RunPod did not take: Retry-After, else exponential."""
+    if retry_after is not None:
+        return min(max(retry_after, 1.0), MAX_RETRY_DELAY)
+    return min(2.0**attempts, MAX_RETRY_DELAY) * random.uniform(0.8, 1.2)
+
+
+def retry_delay(attempts: int, retry_after: float | None) -> float:
+    """Backoff for a poll that failed for a passing reason."""
+    return submit_retry_delay(attempts, retry_after)
