@@ -11,6 +11,10 @@ from rq import Queue, Retry
 
 SUBMIT = "workers.submit.submit_job"
 CANCEL = "workers.submit.cancel_job"
+# Held while a worker submits a job; it expires after SUBMIT_STALL_AFTER (default 60 s,
+# beyond the client's worst case of connect 5 s + read 30 s), so a killed worker's
+# submission is taken up again by the tracker.
+SUBMIT_LOCK = "pr:lock:submit:{}"
 CANCEL_RETRY = Retry(max=4, interval=[5, 30, 120, 600])
 
 

@@ -12,13 +12,11 @@ import time
 
 from integration.jobs import JobStatus
 from integration.runpod import RunPodAuthError, RunPodError, RunPodNotFound, RunPodUnavailable
-from integration.tasks import enqueue_cancel
+from integration.tasks import SUBMIT_LOCK, enqueue_cancel
 from workers import context
 from workers.schedule import first_poll_delay, submit_retry_delay
 
 log = logging.getLogger(__name__)
-
-LOCK = "pr:lock:submit:{}"
 
 
 def submit_job(job_id: str) -> str:
@@ -27,12 +25,12 @@ def submit_job(job_id: str) -> str:
     job = res.jobs.get(job_id)
     if job is None or job.status != JobStatus.QUEUED:
         return "skipped"
-    if not res.redis.set(LOCK.format(job_id), "1", nx=True, ex=120):
+    if not res.redis.set(SUBMIT_LOCK.format(job_id), "1", nx=True, ex=max(1, int(res.settings.submit_stall_after))):
         return "busy"  # another worker is submitting it right now
     try:
         return _submit(res, job)
     finally:
-        res.redis.delete(LOCK.format(job_id))
+        res.redis.delete(SUBMIT_LOCK.format(job_id))
 
 
 def _submit(res, job) -> str:

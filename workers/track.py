@@ -15,20 +15,18 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 from integration.jobs import PENDING, WAKE, Job, JobStatus
 from integration.outcomes import apply_status, expire
 from integration.resources import Resources
 from integration.runpod import RunPodClient, RunPodNotFound, RunPodUnavailable
-from integration.tasks import enqueue_submit, submit_task_id
+from integration.tasks import SUBMIT_LOCK, enqueue_submit, submit_task_id
 from workers.schedule import next_poll_delay, retry_delay
 
 log = logging.getLogger(__name__)
 
 BATCH = 500  # jobs leased per round
 LEASE = 60.0  # seconds a leased job stays with this process before others may take it
-SUBMIT_TASK_TIMEOUT = 180.0  # a submit task 'started' longer than this died with its worker
 _BUDGET = "pr:budget:status:{}:{}"
 
 
@@ -144,26 +142,19 @@ class Tracker:
             self._apply(job, payload, polls=job.polls + 1)
 
     def _resubmit(self, jobs: list[Job], now: float) -> None:
-        """Enqueue the submit task again for queued jobs whose task is gone or died."""
+        """Enqueue the submit task again for queued jobs whose task is gone or died.
+
+        A live submission holds the submit lock; a waiting one is queued in RQ. A task
+        that RQ says 'started' without the lock died with its worker (or is a moment
+        from taking the lock, and a duplicate is harmless: it finds the job submitted).
+        """
         pipe = self.res.redis.pipeline(transaction=False)
         for job in jobs:
-            pipe.hmget(f"rq:job:{submit_task_id(job.id)}", "status", "started_at")
-        for job, (status, started_at) in zip(jobs, pipe.execute(), strict=False):
-            if status in (b"queued", b"scheduled", b"deferred") or (
-                status == b"started" and now - _parse_rq_time(started_at) < SUBMIT_TASK_TIMEOUT
-            ):
-                self.res.jobs.schedule(job.id, now + self.settings.submit_stall_after)
-                continue
-            log.info("job %s: submission stalled; enqueueing it again", job.id)
-            enqueue_submit(self.res.queue, job.id)
+            pipe.hget(f"rq:job:{submit_task_id(job.id)}", "status")
+            pipe.exists(SUBMIT_LOCK.format(job.id))
+        answers = pipe.execute()
+        for job, status, locked in zip(jobs, answers[::2], answers[1::2], strict=True):
+            if not locked and status not in (b"queued", b"scheduled", b"deferred"):
+                log.info("job %s: submission stalled; enqueueing it again", job.id)
+                enqueue_submit(self.res.queue, job.id)
             self.res.jobs.schedule(job.id, now + self.settings.submit_stall_after)
-
-
-def _parse_rq_time(value: bytes | None) -> float:
-    if not value:
-        return 0.0
-    try:
-        text = value.decode().rstrip("Z")
-        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return 0.0

@@ -1,0 +1,218 @@
+"""Fixtures: a real Redis, the RunPod emulator over HTTP, podrelay on loopback, real workers.
+
+Redis is `REDIS_URL` when set, else an embedded server in a temporary directory. Tests
+use database 9, flushed before each test; web, workers and assertions share it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from werkzeug.serving import make_server
+
+from app import create_app
+from emulator.server import _KeepAliveHandler, make_emulator_server
+from emulator.state import Emulator
+from integration.auth import create_key
+from integration.config import Settings
+from integration.redis_connection import ensure_embedded, stop_embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+EMULATOR_KEY = "emulator-test-key"
+ENDPOINTS = {"CHAT": "ep-chat", "IMAGES": "ep-images", "TRANSCRIBE": "ep-transcribe", "EMBEDDINGS": "ep-embeddings"}
+
+
+def _with_db(url: str, db: int) -> str:
+    if url.startswith("unix://"):
+        return f"{url.split('?')[0]}?db={db}"
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    return f"{base}/{db}"
+
+
+@pytest.fixture(scope="session")
+def redis_base_url(tmp_path_factory):
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    data_dir = tmp_path_factory.mktemp("redis")
+    yield ensure_embedded(str(data_dir))
+    stop_embedded(str(data_dir))
+
+
+TEST_DB = 9  # never 0: a developer's REDIS_URL may hold real data there
+
+
+@pytest.fixture
+def redis_url(redis_base_url):
+    """The test database of the test Redis, flushed before each test."""
+    url = _with_db(redis_base_url, TEST_DB)
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    state = Emulator(api_key=EMULATOR_KEY, queue_time=0.05, run_time=0.1)
+    server = make_emulator_server(emulator=state)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state.base_url = f"http://127.0.0.1:{server.server_port}"
+    yield state
+    server.shutdown()
+
+
+def make_settings(redis_url: str, emulator_url: str, **changes) -> Settings:
+    base = Settings(
+        redis_url=redis_url,
+        runpod_api_key=EMULATOR_KEY,
+        runpod_api_base=f"{emulator_url}/v2",
+        endpoints=dict(ENDPOINTS),
+        secret_key="test-secret",
+        environment="test",
+        poll_min_interval=0.1,
+        poll_max_interval=1.0,
+        submit_stall_after=3.0,
+        callback_poll_after=60.0,
+    )
+    return base.with_changes(**changes)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a worker process read `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_ENDPOINT_")}
+    env.update(
+        REDIS_URL=settings.redis_url,
+        RUNPOD_API_KEY=settings.runpod_api_key,
+        RUNPOD_API_BASE=settings.runpod_api_base,
+        SECRET_KEY=settings.secret_key,
+        PUBLIC_BASE_URL=settings.public_base_url or "",
+        POLL_MIN_INTERVAL=str(settings.poll_min_interval),
+        POLL_MAX_INTERVAL=str(settings.poll_max_interval),
+        SUBMIT_STALL_AFTER=str(settings.submit_stall_after),
+        CALLBACK_POLL_AFTER=str(settings.callback_poll_after),
+        RUNPOD_STATUS_BUDGET=str(settings.status_budget_per_10s),
+        PYTHONUNBUFFERED="1",
+        LOG_LEVEL="INFO",
+    )
+    env.update({f"RUNPOD_ENDPOINT_{k}": v for k, v in settings.endpoints.items()})
+    return env
+
+
+class Stack:
+    """podrelay on loopback: the web app over real HTTP, worker subprocesses, one API key."""
+
+    def __init__(self, settings: Settings, emulator: Emulator, log_dir: Path):
+        self.emulator = emulator
+        self.log_dir = log_dir
+        self.app = create_app(settings)
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_KeepAliveHandler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_port}"
+        if settings.public_base_url == "auto":
+            settings = settings.with_changes(public_base_url=self.base_url)
+            self.app.extensions["podrelay"].settings = settings
+        self.settings = settings
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.resources = self.app.extensions["podrelay"]
+        self.redis = self.resources.redis
+        _, self.key = create_key(self.redis, "test")
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {self.key}"
+        self.workers: list[subprocess.Popen] = []
+
+    def start_worker(self) -> subprocess.Popen:
+        log = open(self.log_dir / f"worker-{len(self.workers)}.log", "w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "app", "worker"],
+            cwd=ROOT,
+            env=settings_env(self.settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.workers.append(process)
+        return process
+
+    def kill_workers(self, sig: int = signal.SIGKILL) -> None:
+        for process in self.workers:
+            if process.poll() is None:
+                process.send_signal(sig)
+                process.wait(timeout=15)
+
+    def enqueue(self, route: str, body: dict) -> dict:
+        response = self.http.post(f"{self.base_url}/v1{route}", json=body, timeout=10)
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def job(self, job_id: str) -> dict:
+        return self.http.get(f"{self.base_url}/v1/jobs/{job_id}", timeout=10).json()
+
+    def wait_final(self, job_ids: list[str], timeout: float = 20.0) -> dict[str, dict]:
+        """Each job once it is final; fails the test if one is not in time."""
+        deadline = time.time() + timeout
+        done: dict[str, dict] = {}
+        while time.time() < deadline:
+            for job_id in job_ids:
+                if job_id not in done:
+                    job = self.job(job_id)
+                    if job["status"] in ("completed", "failed", "cancelled", "timed_out"):
+                        done[job_id] = job
+            if len(done) == len(job_ids):
+                return done
+            time.sleep(0.1)
+        missing = [self.job(j) for j in job_ids if j not in done][:3]
+        raise AssertionError(f"{len(job_ids) - len(done)} of {len(job_ids)} jobs not final in {timeout}s: {missing}")
+
+    def close(self) -> None:
+        self.kill_workers(signal.SIGKILL)  # quick; graceful stops are not what these tests check
+        self.server.shutdown()
+
+
+@pytest.fixture
+def make_stack(redis_url, emulator, tmp_path):
+    stacks: list[Stack] = []
+
+    def build(callbacks: bool = True, workers: int = 1, **changes) -> Stack:
+        public = "auto" if callbacks else None
+        settings = make_settings(redis_url, emulator.base_url, public_base_url=public, **changes)
+        stack = Stack(settings, emulator, tmp_path)
+        for _ in range(workers):
+            stack.start_worker()
+        stacks.append(stack)
+        return stack
+
+    yield build
+    for stack in stacks:
+        stack.close()
+        for log in tmp_path.glob("worker-*.log"):
+            text = log.read_text()
+            if "Traceback" in text:
+                print(f"--- {log.name}\n{text[-3000:]}")
+
+
+@pytest.fixture
+def app(redis_url, emulator):
+    """The web app on a real Redis, without workers (the API's own behaviour)."""
+    return create_app(make_settings(redis_url, emulator.base_url))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def api_key(app):
+    _, secret = create_key(app.extensions["podrelay"].redis, "tester")
+    return secret
+
+
+@pytest.fixture
+def auth(api_key):
+    return {"Authorization": f"Bearer {api_key}"}

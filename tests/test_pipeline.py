@@ -1,0 +1,161 @@
+"""End to end: podrelay over loopback HTTP, real RQ worker processes, the RunPod emulator."""
+
+from __future__ import annotations
+
+import base64
+import signal
+import time
+
+import pytest
+import requests
+
+CHAT = {"messages": [{"role": "user", "content": "Summarize this"}]}
+SURFACE_REQUESTS = {
+    "chat": ("/chat/completions", CHAT),
+    "images": ("/images/generations", {"prompt": "a lighthouse", "n": 2}),
+    "transcribe": ("/audio/transcriptions", {"audioUrl": "https://cdn.example.com/call.mp3", "language": "en"}),
+    "embeddings": ("/embeddings", {"input": ["cold starts", "warm pools"]}),
+}
+
+
+def assert_normalised(surface: str, result: dict) -> None:
+    if surface == "chat":
+        assert result["object"] == "chat.completion"
+        assert result["choices"][0]["message"] == {"role": "assistant", "content": "Echo: Summarize this"}
+    elif surface == "images":
+        assert len(result["data"]) == 2
+        assert base64.b64decode(result["data"][0]["b64_json"]).startswith(b"\x89PNG")
+    elif surface == "transcribe":
+        assert result["text"] == "Transcript of https://cdn.example.com/call.mp3"
+        assert result["language"] == "en" and result["segments"][0]["end"] == 2.5
+    else:
+        assert result["object"] == "list"
+        assert [d["index"] for d in result["data"]] == [0, 1]
+        assert len(result["data"][0]["embedding"]) == 8
+
+
+def status_calls(emulator) -> int:
+    return sum(n for (op, _), n in emulator.calls.items() if op == "status")
+
+
+@pytest.mark.parametrize("surface", sorted(SURFACE_REQUESTS))
+def test_surface_completes_through_the_callback(make_stack, emulator, surface):
+    stack = make_stack(callbacks=True)
+    route, body = SURFACE_REQUESTS[surface]
+    polls_before, callbacks_before = status_calls(emulator), emulator.callbacks_sent
+    job_id = stack.enqueue(route, body)["id"]
+    job = stack.wait_final([job_id])[job_id]
+    assert job["status"] == "completed", job
+    assert job["runpod"]["status"] == "COMPLETED" and job["runpod"]["id"]
+    assert job["started"] and job["finished"] and job["error"] is None
+    assert_normalised(surface, job["result"])
+    assert emulator.callbacks_sent == callbacks_before + 1
+    assert status_calls(emulator) == polls_before  # the callback made polling unnecessary
+
+
+@pytest.mark.parametrize("surface", sorted(SURFACE_REQUESTS))
+def test_surface_completes_by_polling_alone(make_stack, emulator, surface):
+    stack = make_stack(callbacks=False)
+    route, body = SURFACE_REQUESTS[surface]
+    polls_before, callbacks_before = status_calls(emulator), emulator.callbacks_sent
+    job_id = stack.enqueue(route, body)["id"]
+    job = stack.wait_final([job_id])[job_id]
+    assert job["status"] == "completed", job
+    assert_normalised(surface, job["result"])
+    assert status_calls(emulator) > polls_before
+    assert emulator.callbacks_sent == callbacks_before  # no webhook was given to RunPod
+
+
+@pytest.mark.parametrize("callbacks", [True, False], ids=["callback", "polling"])
+@pytest.mark.parametrize(
+    "outcome, status, code",
+    [("FAILED", "failed", "runpod_failed"), ("CANCELLED", "cancelled", "cancelled"), ("TIMED_OUT", "timed_out", "timed_out")],
+)
+def test_runpod_final_states_end_the_job_with_the_reason(make_stack, callbacks, outcome, status, code):
+    stack = make_stack(callbacks=callbacks)
+    body = {**CHAT, "emulate": {"outcome": outcome, "error": "CUDA out of memory"}}
+    job_id = stack.enqueue("/chat/completions", body)["id"]
+    job = stack.wait_final([job_id])[job_id]
+    assert job["status"] == status
+    assert job["runpod"]["status"] == outcome
+    assert job["error"]["code"] == code
+    assert job["result"] is None
+    if outcome in ("FAILED", "TIMED_OUT"):
+        assert job["error"]["message"] == "CUDA out of memory"
+
+
+def test_job_runpod_forgot_ends_failed_as_expired(make_stack):
+    stack = make_stack(callbacks=False)
+    job_id = stack.enqueue("/chat/completions", {**CHAT, "emulate": {"forget": True}})["id"]
+    job = stack.wait_final([job_id])[job_id]
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "runpod_job_expired"
+    assert job["runpod"]["status"] == "NOT_FOUND"
+
+
+def test_client_cancel_cancels_at_runpod_too(make_stack, emulator):
+    stack = make_stack(callbacks=True)
+    job_id = stack.enqueue("/chat/completions", {**CHAT, "emulate": {"delay": 30}})["id"]
+    deadline = time.time() + 10
+    while stack.job(job_id)["runpod"]["id"] is None and time.time() < deadline:
+        time.sleep(0.05)
+    runpod_id = stack.job(job_id)["runpod"]["id"]
+    assert runpod_id
+    answer = stack.http.post(f"{stack.base_url}/v1/jobs/{job_id}/cancel", timeout=5)
+    assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
+    deadline = time.time() + 10
+    while emulator.jobs[runpod_id].status != "CANCELLED" and time.time() < deadline:
+        time.sleep(0.05)
+    assert emulator.jobs[runpod_id].status == "CANCELLED"
+    assert stack.job(job_id)["status"] == "cancelled"
+
+
+def test_429_and_503_from_runpod_are_retried_and_the_job_completes(make_stack, emulator):
+    stack = make_stack(callbacks=False)
+    requests.post(f"{emulator.base_url}/_emulator/faults", json={"run": [429, 503, 503], "status": [503, 429]}, timeout=5)
+    job_id = stack.enqueue("/chat/completions", CHAT)["id"]
+    job = stack.wait_final([job_id], timeout=30)[job_id]
+    assert job["status"] == "completed"
+    assert emulator.faults["run"] == type(emulator.faults["run"])()  # every injected fault was met
+    assert emulator.faults["status"] == type(emulator.faults["status"])()
+
+
+def test_runpod_down_for_longer_than_client_retries_keeps_the_job_queued_then_completes(make_stack, emulator):
+    stack = make_stack(callbacks=True)
+    requests.post(f"{emulator.base_url}/_emulator/faults", json={"run": [503] * 6}, timeout=5)
+    job_id = stack.enqueue("/chat/completions", CHAT)["id"]
+    deadline = time.time() + 10
+    while emulator.faults["run"] and len(emulator.faults["run"]) > 3 and time.time() < deadline:
+        time.sleep(0.05)
+    assert stack.job(job_id)["status"] == "queued"  # not dropped, not failed
+    job = stack.wait_final([job_id], timeout=40)[job_id]
+    assert job["status"] == "completed"
+
+
+def test_sigkilled_worker_loses_no_job_once_a_worker_runs_again(make_stack, emulator):
+    stack = make_stack(callbacks=True, workers=1)
+    ids = [stack.enqueue("/chat/completions", {**CHAT, "emulate": {"delay": 0.5}})["id"] for _ in range(60)]
+    # Kill the worker while jobs are in flight: some submitted, some still queued.
+    deadline = time.time() + 10
+    while time.time() < deadline and sum(stack.job(i)["status"] != "queued" for i in ids[:20]) < 5:
+        time.sleep(0.02)
+    stack.kill_workers(signal.SIGKILL)
+    unfinished = [i for i in ids if stack.job(i)["status"] not in ("completed",)]
+    assert unfinished, "the kill came too late to test anything"
+    stack.start_worker()
+    jobs = stack.wait_final(ids, timeout=60)
+    assert [j["status"] for j in jobs.values()].count("completed") == len(ids)
+
+
+def test_status_polls_stay_within_the_budget(make_stack, emulator):
+    stack = make_stack(callbacks=False, status_budget_per_10s=5, poll_min_interval=0.05)
+    before = status_calls(emulator)
+    ids = [stack.enqueue("/embeddings", {"input": "x", "emulate": {"delay": 30}})["id"] for _ in range(20)]
+    time.sleep(3)
+    window_start = int(time.time() // 10)
+    made = status_calls(emulator) - before
+    # 20 jobs polled every ~0.05-1 s would make dozens of calls; the budget allows 5 per
+    # 10-second window (at most two windows touched in 3 s).
+    assert 0 < made <= 10, made
+    assert all(stack.job(i)["status"] in ("submitted", "running") for i in ids)
+    assert window_start  # the windows are wall-clock aligned
