@@ -75,11 +75,14 @@ def _register_cli(app: Flask) -> None:
     @app.cli.command("emulator")
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8010, show_default=True)
-    def emulator(host: str, port: int) -> None:
+    @click.option("--queue-time", default=0.05, show_default=True, help="Seconds a job waits IN_QUEUE.")
+    @click.option("--run-time", default=0.2, show_default=True, help="Seconds a job runs IN_PROGRESS.")
+    def emulator(host: str, port: int, queue_time: float, run_time: float) -> None:
         """Serve the RunPod emulator (RunPod's serverless API, for local runs and tests)."""
         from emulator.server import serve
+        from emulator.state import Emulator
 
-        serve(host, port)
+        serve(host, port, Emulator(queue_time=queue_time, run_time=run_time))
 
     app.cli.add_command(keys)
 

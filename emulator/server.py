@@ -152,7 +152,7 @@ def make_emulator_server(host: str = "127.0.0.1", port: int = 0, emulator: Emula
     return make_server(host, port, create_emulator_app(emulator), threaded=True, request_handler=_KeepAliveHandler)
 
 
-def serve(host: str, port: int) -> None:
-    server = make_emulator_server(host, port)
+def serve(host: str, port: int, emulator: Emulator | None = None) -> None:
+    server = make_emulator_server(host, port, emulator)
     print(f"RunPod emulator on http://{host}:{server.server_port}/v2", flush=True)
     server.serve_forever()

@@ -15,7 +15,10 @@ CANCEL = "workers.submit.cancel_job"
 # beyond the client's worst case of connect 5 s + read 30 s), so a killed worker's
 # submission is taken up again by the tracker.
 SUBMIT_LOCK = "pr:lock:submit:{}"
-CANCEL_RETRY = Retry(max=4, interval=[5, 30, 120, 600])
+CANCEL_RETRY = Retry(max=3)  # immediate retries: delayed ones need a forked RQ scheduler
+
+
+QUEUE_KEY = "rq:queue:{}"
 
 
 def submit_task_id(job_id: str) -> str:

@@ -159,3 +159,16 @@ def test_status_polls_stay_within_the_budget(make_stack, emulator):
     assert 0 < made <= 10, made
     assert all(stack.job(i)["status"] in ("submitted", "running") for i in ids)
     assert window_start  # the windows are wall-clock aligned
+
+
+def test_submission_stranded_by_a_dead_worker_is_enqueued_again(make_stack):
+    # A worker killed while Redis hands it a task leaves the task 'queued' in RQ but in no
+    # queue's list (RQ moves it to its intermediate list). The tracker must notice.
+    stack = make_stack(callbacks=True, workers=0)
+    job_id = stack.enqueue("/chat/completions", CHAT)["id"]
+    moved = stack.redis.lmove("rq:queue:podrelay", "rq:queue:podrelay:intermediate")
+    assert moved == f"submit-{job_id}".encode()
+    assert stack.redis.hget(f"rq:job:submit-{job_id}", "status") == b"queued"
+    stack.start_worker()
+    job = stack.wait_final([job_id], timeout=20)[job_id]
+    assert job["status"] == "completed"

@@ -29,7 +29,9 @@ def run_worker(resources: Resources) -> None:
     connection = connect(resources.redis_url, blocking=True)
     worker = SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
     try:
-        worker.work(with_scheduler=True, logging_level="WARNING")
+        # No RQ scheduler: it is a forked child that inherits this process's Redis
+        # sockets, so after a SIGKILL Redis would go on handing jobs to the dead worker.
+        worker.work(with_scheduler=False, logging_level="WARNING")
     finally:
         stop.set()
         thread.join(timeout=10)

@@ -20,7 +20,7 @@ from integration.jobs import PENDING, WAKE, Job, JobStatus
 from integration.outcomes import apply_status, expire
 from integration.resources import Resources
 from integration.runpod import RunPodClient, RunPodNotFound, RunPodUnavailable
-from integration.tasks import SUBMIT_LOCK, enqueue_submit, submit_task_id
+from integration.tasks import QUEUE_KEY, SUBMIT_LOCK, enqueue_submit, submit_task_id
 from workers.schedule import next_poll_delay, retry_delay
 
 log = logging.getLogger(__name__)
@@ -144,17 +144,21 @@ class Tracker:
     def _resubmit(self, jobs: list[Job], now: float) -> None:
         """Enqueue the submit task again for queued jobs whose task is gone or died.
 
-        A live submission holds the submit lock; a waiting one is queued in RQ. A task
-        that RQ says 'started' without the lock died with its worker (or is a moment
-        from taking the lock, and a duplicate is harmless: it finds the job submitted).
+        A live submission holds the submit lock. A task RQ calls 'queued' must also be
+        in the queue's list: a worker killed mid-dequeue can leave it nowhere. A task
+        'started' without the lock died with its worker (or is a moment from taking the
+        lock, and then a duplicate is harmless: it finds the job submitted).
         """
         pipe = self.res.redis.pipeline(transaction=False)
+        queue_key = QUEUE_KEY.format(self.res.queue.name)
         for job in jobs:
             pipe.hget(f"rq:job:{submit_task_id(job.id)}", "status")
             pipe.exists(SUBMIT_LOCK.format(job.id))
+            pipe.lpos(queue_key, submit_task_id(job.id))
         answers = pipe.execute()
-        for job, status, locked in zip(jobs, answers[::2], answers[1::2], strict=True):
-            if not locked and status not in (b"queued", b"scheduled", b"deferred"):
+        for job, status, locked, position in zip(jobs, answers[::3], answers[1::3], answers[2::3], strict=True):
+            waiting = status in (b"queued", b"scheduled", b"deferred") and position is not None
+            if not locked and not waiting:
                 log.info("job %s: submission stalled; enqueueing it again", job.id)
                 enqueue_submit(self.res.queue, job.id)
             self.res.jobs.schedule(job.id, now + self.settings.submit_stall_after)

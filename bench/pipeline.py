@@ -1,0 +1,247 @@
+"""Benchmark the job pipeline on this machine and print the figures.
+
+    python bench/pipeline.py [--jobs 2000] [--run-time 5] [--requests 4000]
+
+It starts the Procfile's processes (gunicorn `web`, one `worker`) on an embedded Redis
+in a temporary directory, against the RunPod emulator, and measures:
+
+1. the enqueue rate of `POST /v1/chat/completions` beside a trivial Flask route served
+   by gunicorn with the same settings, in one run, and their ratio;
+2. with one worker process and `--jobs` jobs in flight at once, the time until all are
+   completed and the RunPod calls per job, with provider callbacks on and then off.
+
+Nothing here asserts: it prints what it saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing import Pool
+from pathlib import Path
+
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from integration.redis_connection import ensure_embedded, stop_embedded  # noqa: E402
+
+CHAT = json.dumps({"messages": [{"role": "user", "content": "Summarize this document in 5 bullets."}]}).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def procfile_command(name: str) -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    raise SystemExit(f"no {name} in Procfile")
+
+
+def start(command: str, env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        command, shell=True, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+# -- load generation: processes x threads of keep-alive connections ----------------------
+
+
+def _client(args: tuple) -> list[float]:
+    port, path, key, count, threads = args
+
+    def worker(n: int) -> list[float]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        latencies = []
+        for _ in range(n):
+            started = time.perf_counter()
+            conn.request("POST", path, body=CHAT, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 202:
+                raise RuntimeError(f"{path}: HTTP {response.status}")
+            latencies.append(time.perf_counter() - started)
+        conn.close()
+        return latencies
+
+    with ThreadPoolExecutor(threads) as pool:
+        return [x for part in pool.map(worker, [count // threads] * threads) for x in part]
+
+
+def load(port: int, path: str, key: str, total: int, processes: int = 2, threads: int = 8) -> dict:
+    per_process = total // processes
+    started = time.perf_counter()
+    with Pool(processes) as pool:
+        latencies = [x for part in pool.map(_client, [(port, path, key, per_process, threads)] * processes) for x in part]
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "rate": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+# -- the scenarios -----------------------------------------------------------------------
+
+
+def enqueue_ratio(env: dict, logs: Path, key: str, total: int) -> None:
+    web_port, trivial_port = free_port(), free_port()
+    web = start(procfile_command("web"), {**env, "PORT": str(web_port)}, logs / "web.log")
+    trivial_cmd = procfile_command("web").replace("app:app", "bench.trivial:app")
+    trivial = start(trivial_cmd, {**env, "PORT": str(trivial_port)}, logs / "trivial.log")
+    try:
+        wait_http(f"http://127.0.0.1:{web_port}/healthz")
+        wait_http(f"http://127.0.0.1:{trivial_port}/healthz")
+        load(web_port, "/v1/chat/completions", key, 400)  # warm up both
+        load(trivial_port, "/v1/chat/completions", key, 400)
+        podrelay = load(web_port, "/v1/chat/completions", key, total)
+        baseline = load(trivial_port, "/v1/chat/completions", key, total)
+    finally:
+        stop(web)
+        stop(trivial)
+    print(f"\n1. Enqueue, {total} requests, 2 client processes x 8 keep-alive connections, gunicorn: {procfile_command('web')}")
+    print(f"   {'route':<36}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    for name, figures in (("podrelay POST /v1/chat/completions", podrelay), ("trivial Flask route", baseline)):
+        print(f"   {name:<36}{figures['rate']:>10.0f}{figures['p50_ms']:>10.2f}{figures['p99_ms']:>10.2f}")
+    print(f"   ratio podrelay / trivial: {podrelay['rate'] / baseline['rate']:.2f}")
+
+
+def in_flight(env: dict, logs: Path, key: str, jobs: int, callbacks: bool, emulator_url: str, conn: redis.Redis) -> dict:
+    web_port = free_port()
+    env = {**env, "PORT": str(web_port), "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}" if callbacks else ""}
+    web = start(procfile_command("web"), env, logs / f"web-{callbacks}.log")
+    wait_http(f"http://127.0.0.1:{web_port}/healthz")
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {key}"
+    ids = []
+    with ThreadPoolExecutor(16) as pool:
+        for answer in pool.map(
+            lambda _: session.post(
+                f"http://127.0.0.1:{web_port}/v1/chat/completions", data=CHAT, headers={"Content-Type": "application/json"}
+            ),
+            range(jobs),
+        ):
+            ids.append(answer.json()["id"])
+    before = requests.get(f"{emulator_url}/_emulator/stats", timeout=10).json()["calls"]
+    started = time.time()
+    worker = start(procfile_command("worker"), env, logs / f"worker-{callbacks}.log")
+    peak_in_flight, done = 0, 0
+    try:
+        while time.time() - started < 600:
+            pipe = conn.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hget(f"pr:job:{job_id}", "status")
+            statuses = pipe.execute()
+            done = sum(s == b"completed" for s in statuses)
+            peak_in_flight = max(peak_in_flight, sum(s in (b"submitted", b"running") for s in statuses))
+            if done == len(ids) or any(s in (b"failed", b"timed_out", b"cancelled") for s in statuses):
+                break
+            time.sleep(0.2)
+        elapsed = time.time() - started
+    finally:
+        stop(worker)
+        stop(web)
+    after = requests.get(f"{emulator_url}/_emulator/stats", timeout=10).json()["calls"]
+    calls = {op: sum(after.get(op, {}).values()) - sum(before.get(op, {}).values()) for op in after}
+    return {"completed": done, "elapsed": elapsed, "peak": peak_in_flight, "calls": calls}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=2000, help="jobs in flight at once (scenario 2)")
+    parser.add_argument("--run-time", type=float, default=5.0, help="seconds each emulated job runs")
+    parser.add_argument("--requests", type=int, default=4000, help="enqueue requests per route (scenario 1)")
+    parser.add_argument("--skip-enqueue", action="store_true")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="podrelay-bench-"))
+    redis_url = ensure_embedded(str(workdir / "redis"))
+    conn = redis.Redis.from_url(redis_url)
+    emulator_port = free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "RUNPOD_API_BASE": f"http://127.0.0.1:{emulator_port}/v2",
+        "RUNPOD_API_KEY": "bench",
+        "RUNPOD_ENDPOINT_CHAT": "bench-chat",
+        "SECRET_KEY": "bench-secret",
+        "LOG_LEVEL": "WARNING",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+    emulator_cmd = f"{shlex.quote(sys.executable)} -m flask --app app emulator --port {emulator_port} --run-time {args.run_time}"
+    emulator = start(emulator_cmd, env, workdir / "emulator.log")
+    emulator_url = f"http://127.0.0.1:{emulator_port}"
+    try:
+        wait_http(f"{emulator_url}/_emulator/stats")
+        key = (
+            subprocess.run(
+                [sys.executable, "-m", "flask", "--app", "app", "keys", "create", "bench"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        print(f"podrelay benchmark on {os.cpu_count()} cores; logs in {workdir}")
+        if not args.skip_enqueue:
+            enqueue_ratio(env, workdir, key, args.requests)
+            conn.delete("rq:queue:podrelay", "pr:pending")  # the enqueued jobs are not part of scenario 2
+        print(f"\n2. {args.jobs} chat jobs in flight, one worker process, each job runs {args.run_time}s at the emulator")
+        print(f"   {'callbacks':<11}{'completed':>10}{'seconds':>9}{'peak in flight':>16}{'run/job':>9}{'status/job':>12}")
+        for callbacks in (True, False):
+            figures = in_flight(env, workdir, key, args.jobs, callbacks, emulator_url, conn)
+            calls = figures["calls"]
+            print(
+                f"   {'on' if callbacks else 'off':<11}{figures['completed']:>10}{figures['elapsed']:>9.1f}{figures['peak']:>16}"
+                f"{calls.get('run', 0) / args.jobs:>9.2f}{calls.get('status', 0) / args.jobs:>12.2f}"
+            )
+    finally:
+        stop(emulator)
+        stop_embedded(str(workdir / "redis"))
+
+
+if __name__ == "__main__":
+    main()
