@@ -47,10 +47,14 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     # Tracking: how often jobs are checked at RunPod, and how hard RunPod may be hit.
     status_budget_per_10s: int = 1600  # RunPod allows 2,000 /status per 10 s per endpoint
+    run_budget_per_10s: int = 800  # RunPod allows 1,000 /run per 10 s per endpoint
     poll_min_interval: float = 0.5
     poll_max_interval: float = 30.0
     callback_poll_after: float = 120.0  # with callbacks on, the first confirming poll
-    submit_stall_after: float = 60.0  # a queued job not submitted by then is re-enqueued
+    # How long a worker holds a job it is working on (and a submission lock): longer than
+    # any one RunPod call. When a worker dies, its jobs resume after this.
+    lease_seconds: float = 60.0
+    retry_base: float = 1.0  # RunPod unavailable: wait base * 2^attempt (capped at 10 min)
     tracker_concurrency: int = 32
     runpod_timeout: tuple[float, float] = (5.0, 30.0)
 
@@ -82,10 +86,12 @@ class Settings:
             result_ttl=_int(env, "RESULT_TTL", 7 * 24 * 3600),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024),
             status_budget_per_10s=_int(env, "RUNPOD_STATUS_BUDGET", 1600),
+            run_budget_per_10s=_int(env, "RUNPOD_RUN_BUDGET", 800),
             poll_min_interval=_float(env, "POLL_MIN_INTERVAL", 0.5),
             poll_max_interval=_float(env, "POLL_MAX_INTERVAL", 30.0),
             callback_poll_after=_float(env, "CALLBACK_POLL_AFTER", 120.0),
-            submit_stall_after=_float(env, "SUBMIT_STALL_AFTER", 60.0),
+            lease_seconds=_float(env, "LEASE_SECONDS", 60.0),
+            retry_base=_float(env, "RUNPOD_RETRY_BASE", 1.0),
             tracker_concurrency=_int(env, "TRACKER_CONCURRENCY", 32),
         )
 

@@ -167,11 +167,19 @@ class JobStore:
 
     # -- accept ---------------------------------------------------------------------
 
-    def create(self, job: Job, first_due: float, pipe: redis.client.Pipeline) -> None:
-        """Queue the writes that store a new job on `pipe` (the caller adds the enqueue)."""
+    def create(self, job: Job) -> None:
+        """Store a new job, due at once in the pending set: that entry is its submit order.
+
+        One atomic round trip (MULTI): the record, the key's index, the pending entry, and a
+        nudge that wakes an idle tracker.
+        """
+        pipe = self.conn.pipeline(transaction=True)
         pipe.hset(JOB.format(job.id), mapping=job.to_redis())
         pipe.zadd(KEY_JOBS.format(job.key_id), {job.id: job.created})
-        pipe.zadd(PENDING, {job.id: first_due})
+        pipe.zadd(PENDING, {job.id: 0})
+        pipe.lpush(WAKE, job.id)
+        pipe.ltrim(WAKE, 0, 0)
+        pipe.execute()
 
     # -- read -----------------------------------------------------------------------
 
@@ -244,6 +252,13 @@ class JobStore:
     def update(self, job_id: str, **fields) -> Transition:
         """Write fields of an unfinished job without changing its status."""
         return self.transition(job_id, None, UNFINISHED, **fields)
+
+    def set_runpod_id(self, job_id: str, runpod_id: str) -> None:
+        """Record the RunPod id even on a job that is already final."""
+        self.conn.hset(JOB.format(job_id), "runpod_id", runpod_id)
+
+    def set_runpod_status(self, job_id: str, runpod_status: str) -> None:
+        self.conn.hset(JOB.format(job_id), "runpod_status", runpod_status)
 
     def record_callback(self, job_id: str, payload: dict) -> bool:
         """Keep a provider callback on the job and make the job due now; False if final."""

@@ -79,7 +79,8 @@ def make_settings(redis_url: str, emulator_url: str, **changes) -> Settings:
         environment="test",
         poll_min_interval=0.1,
         poll_max_interval=1.0,
-        submit_stall_after=3.0,
+        lease_seconds=3.0,
+        retry_base=0.2,
         callback_poll_after=60.0,
     )
     return base.with_changes(**changes)
@@ -96,9 +97,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
         PUBLIC_BASE_URL=settings.public_base_url or "",
         POLL_MIN_INTERVAL=str(settings.poll_min_interval),
         POLL_MAX_INTERVAL=str(settings.poll_max_interval),
-        SUBMIT_STALL_AFTER=str(settings.submit_stall_after),
+        LEASE_SECONDS=str(settings.lease_seconds),
+        RUNPOD_RETRY_BASE=str(settings.retry_base),
         CALLBACK_POLL_AFTER=str(settings.callback_poll_after),
         RUNPOD_STATUS_BUDGET=str(settings.status_budget_per_10s),
+        RUNPOD_RUN_BUDGET=str(settings.run_budget_per_10s),
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
     )

@@ -28,13 +28,8 @@ def next_poll_delay(settings: Settings, age: float) -> float:
     return delay * random.uniform(0.9, 1.1)
 
 
-def submit_retry_delay(attempts: int, retry_after: float | None) -> float:
-    """Backoff for a submission RunPod did not take: Retry-After, else exponential."""
+def retry_delay(settings: Settings, attempts: int, retry_after: float | None) -> float:
+    """Backoff after RunPod was unavailable: its Retry-After, else exponential with jitter."""
     if retry_after is not None:
-        return min(max(retry_after, 1.0), MAX_RETRY_DELAY)
-    return min(2.0**attempts, MAX_RETRY_DELAY) * random.uniform(0.8, 1.2)
-
-
-def retry_delay(attempts: int, retry_after: float | None) -> float:
-    """Backoff for a poll that failed for a passing reason."""
-    return submit_retry_delay(attempts, retry_after)
+        return min(max(retry_after, settings.retry_base), MAX_RETRY_DELAY)
+    return min(settings.retry_base * 2.0**attempts, MAX_RETRY_DELAY) * random.uniform(0.8, 1.2)

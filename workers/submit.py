@@ -1,8 +1,9 @@
-"""RQ tasks that talk to RunPod on a job's behalf: submit it, cancel it.
+"""Talking to RunPod on a job's behalf: submit it (a tracker step), cancel it (an RQ task).
 
-`submit_job` retries nothing itself beyond the client's short retries: when RunPod is
-unavailable (429, 5xx, no answer) it leaves the job queued and due later in the pending
-set, and the tracker enqueues the task again then. The job is never dropped.
+Submitting is a step of the tracker, not a task per job: the job's entry in the pending
+set, due at once, is its durable submit order, and the tracker submits many jobs
+concurrently. When RunPod is unavailable (429, 5xx, no answer) the job stays queued and
+is due again after a backoff that honours `Retry-After`; it is never dropped.
 """
 
 from __future__ import annotations
@@ -10,39 +11,39 @@ from __future__ import annotations
 import logging
 import time
 
-from integration.jobs import JobStatus
-from integration.runpod import RunPodAuthError, RunPodError, RunPodNotFound, RunPodUnavailable
+from integration.jobs import Job, JobStatus
+from integration.resources import Resources
+from integration.runpod import RunPodAuthError, RunPodClient, RunPodError, RunPodNotFound, RunPodUnavailable
 from integration.tasks import SUBMIT_LOCK, enqueue_cancel
 from workers import context
-from workers.schedule import first_poll_delay, submit_retry_delay
+from workers.schedule import first_poll_delay, retry_delay
 
 log = logging.getLogger(__name__)
 
 
-def submit_job(job_id: str) -> str:
+def submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
     """POST the job to RunPod's `/run`, record its RunPod id, and schedule its tracking."""
-    res = context.resources()
-    job = res.jobs.get(job_id)
-    if job is None or job.status != JobStatus.QUEUED:
-        return "skipped"
-    if not res.redis.set(SUBMIT_LOCK.format(job_id), "1", nx=True, ex=max(1, int(res.settings.submit_stall_after))):
-        return "busy"  # another worker is submitting it right now
+    # The lock outlives the slowest /run call (LEASE_SECONDS > connect + read
+    # timeouts), so a job is never sent twice by two trackers whose leases overlapped.
+    if not res.redis.set(SUBMIT_LOCK.format(job.id), "1", nx=True, ex=max(1, int(res.settings.lease_seconds))):
+        return "busy"
     try:
-        return _submit(res, job)
+        return _submit(res, runpod, job)
     finally:
-        res.redis.delete(SUBMIT_LOCK.format(job_id))
+        res.redis.delete(SUBMIT_LOCK.format(job.id))
 
 
-def _submit(res, job) -> str:
+def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
     attempts = job.submit_attempts + 1
-    res.jobs.update(job.id, submit_attempts=attempts)
+    if not res.jobs.transition(job.id, None, (JobStatus.QUEUED,), submit_attempts=attempts).applied:
+        return "skipped"  # cancelled or finished meanwhile
     settings = res.settings
     webhook = res.tokens.url(settings.public_base_url, job.id) if settings.public_base_url else None
     try:
-        answer = res.runpod.run(job.endpoint_id, job.input, webhook=webhook, policy=job.policy)
+        answer = runpod.run(job.endpoint_id, job.input, webhook=webhook, policy=job.policy)
     except (RunPodUnavailable, RunPodAuthError) as error:
         # Transient, or an operator's key to fix: the job waits in the pending set.
-        delay = submit_retry_delay(attempts, error.retry_after)
+        delay = retry_delay(settings, attempts, error.retry_after)
         log.warning("job %s: submit attempt %d failed (%s); again in %.0fs", job.id, attempts, error, delay)
         res.jobs.update(job.id, error={"code": "provider_unavailable", "message": str(error)})
         res.jobs.schedule(job.id, time.time() + delay)
@@ -70,14 +71,14 @@ def _submit(res, job) -> str:
         res.jobs.schedule(job.id, now + first_poll_delay(settings))
         return "submitted"
     # Cancelled meanwhile, or already finished by a fast callback: keep the RunPod id.
-    res.redis.hset(f"pr:job:{job.id}", "runpod_id", runpod_id)
+    res.jobs.set_runpod_id(job.id, runpod_id)
     if outcome.previous == JobStatus.CANCELLED:
         enqueue_cancel(res.queue, job.id)
     return "submitted"
 
 
 def cancel_job(job_id: str) -> str:
-    """Cancel a (locally cancelled) job at RunPod. Retried by RQ while RunPod is unavailable."""
+    """RQ task: cancel a (locally cancelled) job at RunPod; RQ retries it on failure."""
     res = context.resources()
     job = res.jobs.get(job_id)
     if job is None or not job.runpod_id:
@@ -86,5 +87,5 @@ def cancel_job(job_id: str) -> str:
         answer = res.runpod.cancel(job.endpoint_id, job.runpod_id)
     except RunPodNotFound:
         return "unknown at RunPod"
-    res.redis.hset(f"pr:job:{job.id}", "runpod_status", answer.get("status", "CANCELLED"))
+    res.jobs.set_runpod_status(job.id, answer.get("status", "CANCELLED"))
     return "cancelled"

@@ -1,7 +1,7 @@
 """The queue surface: `POST /v1/<surface route>` stores a job and answers 202 at once.
 
-One route per registry entry. Accepting never waits for RunPod: the job and its submit
-task are written to Redis in one round trip, and a worker does the rest.
+One route per registry entry. Accepting never waits for RunPod: the job is written to
+Redis, due at once in the pending set, in one round trip, and a worker does the rest.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from integration import schemas, surfaces
 from integration.api import json_body
 from integration.auth import require_api_key
 from integration.jobs import Job, JobStatus
-from integration.tasks import enqueue_submit
 
 bp = Blueprint("enqueue", __name__)
 bp.before_request(require_api_key)
@@ -53,11 +52,7 @@ def _enqueue(surface: surfaces.Surface):
         policy=request_data.get("policy"),
         request_id=g.request_id,
     )
-    pipe = resources.redis.pipeline()
-    pipe.multi()  # one atomic round trip: the job, its pending entry and its submit task
-    resources.jobs.create(job, now + resources.settings.submit_stall_after, pipe)
-    enqueue_submit(resources.queue, job.id, pipeline=pipe)
-    pipe.execute()
+    resources.jobs.create(job)
     response = jsonify(enqueue_answer(job, surface))
     response.status_code = 202
     response.headers["Location"] = f"/v1/jobs/{job.id}"
