@@ -191,6 +191,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000, help="jobs in flight at once (scenario 2)")
     parser.add_argument("--run-time", type=float, default=5.0, help="seconds each emulated job runs")
     parser.add_argument("--requests", type=int, default=4000, help="enqueue requests per route (scenario 1)")
+    parser.add_argument("--run-budget", type=int, default=800, help="RUNPOD_RUN_BUDGET: /run calls per endpoint per 10 s")
     parser.add_argument("--skip-enqueue", action="store_true")
     args = parser.parse_args()
 
@@ -206,6 +207,7 @@ def main() -> None:
         "RUNPOD_ENDPOINT_CHAT": "bench-chat",
         "SECRET_KEY": "bench-secret",
         "LOG_LEVEL": "WARNING",
+        "RUNPOD_RUN_BUDGET": str(args.run_budget),
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
     }
     emulator_cmd = f"{shlex.quote(sys.executable)} -m flask --app app emulator --port {emulator_port} --run-time {args.run_time}"
@@ -230,6 +232,7 @@ def main() -> None:
             enqueue_ratio(env, workdir, key, args.requests)
             conn.delete("rq:queue:podrelay", "pr:pending")  # the enqueued jobs are not part of scenario 2
         print(f"\n2. {args.jobs} chat jobs in flight, one worker process, each job runs {args.run_time}s at the emulator")
+        print(f"   (submission is paced by RUNPOD_RUN_BUDGET={args.run_budget} /run calls per 10 s per endpoint)")
         print(f"   {'callbacks':<11}{'completed':>10}{'seconds':>9}{'peak in flight':>16}{'run/job':>9}{'status/job':>12}")
         for callbacks in (True, False):
             figures = in_flight(env, workdir, key, args.jobs, callbacks, emulator_url, conn)

@@ -1,7 +1,8 @@
 """API keys: created by the CLI, stored hashed, checked on every `/v1` request.
 
 Keys are 256-bit random tokens, so a plain SHA-256 is the right hash: it cannot be
-brute-forced and costs one lookup per request. The key itself is never stored or logged.
+brute-forced and costs one lookup per request. The key itself is never stored or logged. Each process remembers a lookup for
+`CACHE_SECONDS`, so a revoked key stops working within that time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from flask import current_app, g, request
 from integration.errors import ApiError
 
 KEY_PREFIX = "pr_"
+CACHE_SECONDS = 5.0
+_CACHE_LIMIT = 10_000
+_cache: dict[str, tuple[str | None, float]] = {}  # digest -> (key id or None, expiry)
 _BY_HASH = "pr:apikey:{}"  # hash of the key -> key id
 _KEY = "pr:key:{}"  # key id -> record
 _ALL = "pr:keys"  # set of key ids
@@ -89,6 +93,7 @@ def revoke_key(conn: redis.Redis, key_id: str) -> bool:
             pipe.hset(_KEY.format(key.id), "revoked", "1")
             if digest:
                 pipe.delete(_BY_HASH.format(digest.decode()))
+                _cache.pop(digest.decode(), None)
             pipe.execute()
             return True
     return False
@@ -96,8 +101,17 @@ def revoke_key(conn: redis.Redis, key_id: str) -> bool:
 
 def lookup(conn: redis.Redis, secret: str) -> str | None:
     """The id of the live key with this secret, or None."""
-    key_id = conn.get(_BY_HASH.format(_digest(secret)))
-    return key_id.decode() if key_id else None
+    digest = _digest(secret)
+    now = time.monotonic()
+    cached = _cache.get(digest)
+    if cached and cached[1] > now:
+        return cached[0]
+    stored = conn.get(_BY_HASH.format(digest))
+    key_id = stored.decode() if stored else None
+    if len(_cache) >= _CACHE_LIMIT:
+        _cache.clear()
+    _cache[digest] = (key_id, now + CACHE_SECONDS)
+    return key_id
 
 
 def require_api_key() -> None:

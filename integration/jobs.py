@@ -140,6 +140,17 @@ if ARGV[4] == '1' then redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[1], '
 return {1, cur}
 """
 
+# Store a new job, due at once. KEYS: job hash, key's index, pending set, wake list.
+# ARGV: job id, created, then the hash's field/value pairs.
+_CREATE = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[3], 0, ARGV[1])
+redis.call('LPUSH', KEYS[4], ARGV[1])
+redis.call('LTRIM', KEYS[4], 0, 0)
+return 1
+"""
+
 # Take up to ARGV[2] jobs due by ARGV[1] and lease them until ARGV[3].
 _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
@@ -164,22 +175,18 @@ class JobStore:
         self.result_ttl = result_ttl
         self._transition = conn.register_script(_TRANSITION)
         self._claim = conn.register_script(_CLAIM)
+        self._create = conn.register_script(_CREATE)
 
     # -- accept ---------------------------------------------------------------------
 
     def create(self, job: Job) -> None:
         """Store a new job, due at once in the pending set: that entry is its submit order.
 
-        One atomic round trip (MULTI): the record, the key's index, the pending entry, and a
-        nudge that wakes an idle tracker.
+        One atomic command (a script): the record, the key's index, the pending entry, and
+        a nudge that wakes an idle tracker.
         """
-        pipe = self.conn.pipeline(transaction=True)
-        pipe.hset(JOB.format(job.id), mapping=job.to_redis())
-        pipe.zadd(KEY_JOBS.format(job.key_id), {job.id: job.created})
-        pipe.zadd(PENDING, {job.id: 0})
-        pipe.lpush(WAKE, job.id)
-        pipe.ltrim(WAKE, 0, 0)
-        pipe.execute()
+        fields = [item for pair in job.to_redis().items() for item in pair]
+        self._create(keys=[JOB.format(job.id), KEY_JOBS.format(job.key_id), PENDING, WAKE], args=[job.id, job.created, *fields])
 
     # -- read -----------------------------------------------------------------------
 
