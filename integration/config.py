@@ -45,6 +45,7 @@ class Settings:
     webhook_retry_schedule: tuple[int, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
     result_ttl: int = 7 * 24 * 3600
     max_body_bytes: int = 1024 * 1024
+    callback_max_bytes: int = 64 * 1024 * 1024  # RunPod's callback carries the whole output
     # Tracking: how often jobs are checked at RunPod, and how hard RunPod may be hit.
     status_budget_per_10s: int = 1600  # RunPod allows 2,000 /status per 10 s per endpoint
     run_budget_per_10s: int = 800  # RunPod allows 1,000 /run per 10 s per endpoint
@@ -85,6 +86,7 @@ class Settings:
             webhook_retry_schedule=tuple(int(s) for s in schedule.split(",") if s.strip()),
             result_ttl=_int(env, "RESULT_TTL", 7 * 24 * 3600),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024),
+            callback_max_bytes=_int(env, "CALLBACK_MAX_BYTES", 64 * 1024 * 1024),
             status_budget_per_10s=_int(env, "RUNPOD_STATUS_BUDGET", 1600),
             run_budget_per_10s=_int(env, "RUNPOD_RUN_BUDGET", 800),
             poll_min_interval=_float(env, "POLL_MIN_INTERVAL", 0.5),

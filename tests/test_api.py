@@ -294,3 +294,12 @@ def test_callback_is_kept_and_makes_the_job_due_now(client, auth, app):
     conn: redis.Redis = app.extensions["podrelay"].redis
     assert app.extensions["podrelay"].jobs.get(job_id).callback == body
     assert conn.zscore(PENDING, job_id) == 0
+
+
+def test_callback_may_carry_an_output_larger_than_the_api_body_limit(client, auth, app):
+    job_id = post(client, "/images/generations", {"prompt": "x"}, auth).get_json()["id"]
+    token = app.extensions["podrelay"].tokens.token(job_id)
+    image = "A" * (app.config["MAX_CONTENT_LENGTH"] * 3)
+    body = {"id": "rp-1", "status": "COMPLETED", "output": {"images": [image]}}
+    assert client.post(f"/callbacks/runpod/{token}", json=body).status_code == 200
+    assert client.post("/callbacks/runpod/forged", json=body).status_code == 404  # no large body before the token checks out

@@ -6,7 +6,7 @@ on the job and the job made due at once; a worker normalises and stores the resu
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from integration.api import json_body
 from integration.callbacks import ROUTE
@@ -22,6 +22,9 @@ def runpod_callback(token: str):
     job = resources.jobs.get(job_id) if job_id else None
     if job is None:
         raise not_found("Callback")
+    # Outputs (base64 images, long transcripts) exceed the API's body limit; only a
+    # verified callback gets the larger one.
+    request.max_content_length = resources.settings.callback_max_bytes
     payload = json_body()
     if not isinstance(payload.get("status"), str):
         raise ApiError(400, "validation_error", "Callback payload has no status", param="status")
