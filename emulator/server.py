@@ -85,21 +85,18 @@ def create_emulator_app(emulator: Emulator | None = None) -> Flask:
             return not_found("stream")
         return answer("stream", {"status": job.status, "stream": state.stream_chunks(job)})
 
-    @app.post("/v2/<endpoint_id>/cancel/<job_id>")
-    def cancel(endpoint_id: str, job_id: str):
-        refused = guard("cancel")
-        if refused:
-            return refused
-        job = state.cancel(endpoint_id, job_id)
-        return not_found("cancel") if job is None else answer("cancel", {"id": job.id, "status": job.status})
+    def job_action(operation: str, act):
+        def view(endpoint_id: str, job_id: str):
+            refused = guard(operation)
+            if refused:
+                return refused
+            job = act(endpoint_id, job_id)
+            return not_found(operation) if job is None else answer(operation, {"id": job.id, "status": job.status})
 
-    @app.post("/v2/<endpoint_id>/retry/<job_id>")
-    def retry(endpoint_id: str, job_id: str):
-        refused = guard("retry")
-        if refused:
-            return refused
-        job = state.retry(endpoint_id, job_id)
-        return not_found("retry") if job is None else answer("retry", {"id": job.id, "status": job.status})
+        app.add_url_rule(f"/v2/<endpoint_id>/{operation}/<job_id>", operation, view, methods=["POST"])
+
+    job_action("cancel", state.cancel)
+    job_action("retry", state.retry)
 
     @app.post("/v2/<endpoint_id>/purge-queue")
     def purge_queue(endpoint_id: str):

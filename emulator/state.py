@@ -170,40 +170,35 @@ class Emulator:
             self._wake.notify()
         return job
 
+    def _find(self, endpoint_id: str, job_id: str) -> EmulatedJob | None:
+        """The endpoint's job, brought up to now (caller holds the lock)."""
+        job = self.jobs.get(job_id)
+        if job is None or job.endpoint_id != endpoint_id:
+            return None
+        self._advance(job, time.time())
+        return job
+
     def get(self, endpoint_id: str, job_id: str) -> EmulatedJob | None:
         with self._lock:
-            job = self.jobs.get(job_id)
-            if job is None or job.endpoint_id != endpoint_id:
-                return None
-            self._advance(job, time.time())
-            if job.status in FINAL and (job.forget or time.time() - job.finish_at > self.forget_after):
+            job = self._find(endpoint_id, job_id)
+            if job and job.status in FINAL and (job.forget or time.time() - job.finish_at > self.forget_after):
                 return None  # RunPod forgets finished jobs
             return job
 
     def cancel(self, endpoint_id: str, job_id: str) -> EmulatedJob | None:
         with self._lock:
-            job = self.jobs.get(job_id)
-            if job is None or job.endpoint_id != endpoint_id:
-                return None
-            self._advance(job, time.time())
-            if job.status not in FINAL:
+            job = self._find(endpoint_id, job_id)
+            if job and job.status not in FINAL:
                 job.status, job.outcome, job.finish_at = "CANCELLED", "CANCELLED", time.time()
             return job
 
     def retry(self, endpoint_id: str, job_id: str) -> EmulatedJob | None:
         with self._lock:
-            job = self.jobs.get(job_id)
-            if job is None or job.endpoint_id != endpoint_id:
-                return None
-            self._advance(job, time.time())
-            if job.status in ("FAILED", "TIMED_OUT", "CANCELLED"):
+            job = self._find(endpoint_id, job_id)
+            if job and job.status in ("FAILED", "TIMED_OUT", "CANCELLED"):
                 now = time.time()
-                job.status, job.outcome, job.error, job.retries = (
-                    "IN_QUEUE",
-                    job.controls.get("retry_outcome", "COMPLETED"),
-                    None,
-                    job.retries + 1,
-                )
+                job.status, job.error, job.retries = "IN_QUEUE", None, job.retries + 1
+                job.outcome = job.controls.get("retry_outcome", "COMPLETED")
                 job.start_at, job.finish_at = now + self.queue_time, now + self.queue_time + self.run_time
                 heapq.heappush(self._timers, (job.finish_at, job.id))
                 self._wake.notify()
