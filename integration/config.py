@@ -42,7 +42,12 @@ class Settings:
     secret_key: str = DEVELOPMENT_SECRET
     environment: str = "development"
     webhook_allow_private: bool = False
-    webhook_retry_schedule: tuple[int, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_rotation_window: float = 24 * 3600  # a rotated-out secret keeps signing this long
+    webhook_disable_after: float = 5 * 24 * 3600  # a subscription failing this long is disabled
+    webhook_timeout: float = 15.0
+    webhook_concurrency: int = 64  # deliveries in flight per worker process
+    webhook_concurrency_per_endpoint: int = 8
     result_ttl: int = 7 * 24 * 3600
     max_body_bytes: int = 1024 * 1024
     callback_max_bytes: int = 64 * 1024 * 1024  # RunPod's callback carries the whole output
@@ -83,7 +88,12 @@ class Settings:
             secret_key=secret,
             environment=environment,
             webhook_allow_private=_flag(env, "WEBHOOK_ALLOW_PRIVATE"),
-            webhook_retry_schedule=tuple(int(s) for s in schedule.split(",") if s.strip()),
+            webhook_retry_schedule=tuple(float(s) for s in schedule.split(",") if s.strip()),
+            webhook_rotation_window=_float(env, "WEBHOOK_ROTATION_WINDOW", 24 * 3600),
+            webhook_disable_after=_float(env, "WEBHOOK_DISABLE_AFTER", 5 * 24 * 3600),
+            webhook_timeout=_float(env, "WEBHOOK_TIMEOUT", 15.0),
+            webhook_concurrency=_int(env, "WEBHOOK_CONCURRENCY", 64),
+            webhook_concurrency_per_endpoint=_int(env, "WEBHOOK_CONCURRENCY_PER_ENDPOINT", 8),
             result_ttl=_int(env, "RESULT_TTL", 7 * 24 * 3600),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024),
             callback_max_bytes=_int(env, "CALLBACK_MAX_BYTES", 64 * 1024 * 1024),

@@ -5,22 +5,29 @@ Each job is a hash `pr:job:{id}`. Every job not yet final is also in the sorted 
 That set is how nothing is lost: a worker that dies holding a job only held a lease
 (a score in the future), and when the lease runs out any worker picks the job up again.
 State changes are compare-and-set (a Lua script), so a callback, a poll and a cancel
-racing on one job end it once.
+racing on one job end it once. The same script appends the change's event (job.started,
+job.completed, ...) to the stream `pr:events`, so an event exists exactly when the
+change happened, and the webhook dispatcher can never miss one.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import redis
+
+from integration.leases import LeasedSet
 
 JOB = "pr:job:{}"
 KEY_JOBS = "pr:jobs:{}"  # per API key, scored by creation time: listing
 PENDING = "pr:pending"  # every unfinished job, scored by when it is next due
 WAKE = "pr:tracker:wake"  # pushed to when a job becomes due now (a callback arrived)
+EVENTS = "pr:events"  # stream of job events, read by the webhook dispatcher
 
 
 class JobStatus(StrEnum):
@@ -38,6 +45,13 @@ class JobStatus(StrEnum):
 
 
 FINAL = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMED_OUT}
+EVENT_TYPES = {
+    JobStatus.RUNNING: "job.started",
+    JobStatus.COMPLETED: "job.completed",
+    JobStatus.FAILED: "job.failed",
+    JobStatus.CANCELLED: "job.cancelled",
+    JobStatus.TIMED_OUT: "job.timed_out",
+}
 UNFINISHED = (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.RUNNING)
 
 _JSON_FIELDS = ("input", "result", "error", "policy", "callback")
@@ -124,8 +138,9 @@ class Job:
 
 
 # Compare-and-set: change status (and fields) only from one of the allowed statuses.
-# KEYS: job hash, pending set. ARGV: new status ('' keeps it), allowed statuses (comma
-# list), ttl seconds (0: none), '1' to drop from pending, then field/value pairs.
+# KEYS: job hash, pending set, event stream. ARGV: new status ('' keeps it), allowed
+# statuses (comma list), ttl seconds (0: none), '1' to drop from pending, the event as
+# a JSON list of stream field/value pairs ('' for none), then hash field/value pairs.
 # Returns {1, previous status} when applied, {0, current status} when not, {-1} if gone.
 _TRANSITION = """
 local cur = redis.call('HGET', KEYS[1], 'status')
@@ -134,9 +149,10 @@ local allowed = false
 for s in string.gmatch(ARGV[2], '[^,]+') do if s == cur then allowed = true end end
 if not allowed then return {0, cur} end
 if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[1]) end
-if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
+if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 if ARGV[4] == '1' then redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[1], 'id')) end
+if ARGV[5] ~= '' then redis.call('XADD', KEYS[3], '*', unpack(cjson.decode(ARGV[5]))) end
 return {1, cur}
 """
 
@@ -151,13 +167,6 @@ redis.call('LTRIM', KEYS[4], 0, 0)
 return 1
 """
 
-# Take up to ARGV[2] jobs due by ARGV[1] and lease them until ARGV[3].
-_CLAIM = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
-return due
-"""
-
 
 @dataclass(frozen=True)
 class Transition:
@@ -167,6 +176,20 @@ class Transition:
     previous: JobStatus | None
 
 
+def event_body(event_type: str, data: dict) -> str:
+    """A webhook body: `{"type", "timestamp" (ISO 8601), "data"}` (Standard Webhooks)."""
+    timestamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return json.dumps({"type": event_type, "timestamp": timestamp, "data": data}, separators=(",", ":"))
+
+
+def job_event(event_type: str, job: Job) -> list[str]:
+    """A job event as stream field/value pairs; its id is the webhook-id of every delivery."""
+    return [
+        "id", "msg_" + uuid.uuid4().hex, "type", event_type, "key_id", job.key_id, "job_id", job.id,
+        "surface", job.surface, "webhook_url", job.webhook_url or "", "body", event_body(event_type, job.to_api()),
+    ]  # fmt: skip
+
+
 class JobStore:
     """Every read and write of jobs, on one Redis connection."""
 
@@ -174,7 +197,7 @@ class JobStore:
         self.conn = conn
         self.result_ttl = result_ttl
         self._transition = conn.register_script(_TRANSITION)
-        self._claim = conn.register_script(_CLAIM)
+        self.pending = LeasedSet(conn, PENDING)
         self._create = conn.register_script(_CREATE)
 
     # -- accept ---------------------------------------------------------------------
@@ -237,28 +260,36 @@ class JobStore:
 
     # -- transitions ----------------------------------------------------------------
 
-    def transition(self, job_id: str, to: JobStatus | None, allowed: tuple[JobStatus, ...], **fields) -> Transition:
-        """Set status `to` (None: keep it) and `fields` if the job is in `allowed`."""
-        final = to is not None and to.final
-        if final:
+    def transition(self, job: Job, to: JobStatus, allowed: tuple[JobStatus, ...], **fields) -> Transition:
+        """Move `job` to `to` with `fields` if it is in `allowed`, with the change's event."""
+        if to.final:
             fields.setdefault("finished", time.time())
             fields["callback"] = ""
+        event = None
+        if to in EVENT_TYPES:
+            changed = {k: v for k, v in fields.items() if k in Job.__dataclass_fields__ and k != "callback"}
+            event = job_event(EVENT_TYPES[to], replace(job, status=to, **changed))
+        return self._compare_and_set(job.id, to, allowed, event, fields)
+
+    def update(self, job_id: str, only_if: tuple[JobStatus, ...] = UNFINISHED, **fields) -> Transition:
+        """Write fields without changing the status, if the job is in `only_if` (unfinished)."""
+        return self._compare_and_set(job_id, None, only_if, None, fields)
+
+    def _compare_and_set(self, job_id: str, to: JobStatus | None, allowed, event: list | None, fields: dict) -> Transition:
+        final = to is not None and to.final
         args: list = [
             to.value if to else "",
             ",".join(s.value for s in allowed),
             self.result_ttl if final else 0,
             "1" if final else "0",
         ]
+        args.append(json.dumps(event, separators=(",", ":")) if event else "")
         for name, value in fields.items():
             if isinstance(value, (dict, list)):
                 value = json.dumps(value, separators=(",", ":"))
             args += [name, "" if value is None else value]
-        applied, previous = self._transition(keys=[JOB.format(job_id), PENDING], args=args)
+        applied, previous = self._transition(keys=[JOB.format(job_id), PENDING, EVENTS], args=args)
         return Transition(applied == 1, JobStatus(previous.decode()) if previous else None)
-
-    def update(self, job_id: str, **fields) -> Transition:
-        """Write fields of an unfinished job without changing its status."""
-        return self.transition(job_id, None, UNFINISHED, **fields)
 
     def set_runpod_id(self, job_id: str, runpod_id: str) -> None:
         """Record the RunPod id even on a job that is already final."""
@@ -277,24 +308,3 @@ class JobStore:
         pipe.ltrim(WAKE, 0, 0)
         pipe.execute()
         return True
-
-    # -- the pending set ------------------------------------------------------------
-
-    def claim_due(self, now: float, limit: int, lease: float) -> list[str]:
-        """Lease up to `limit` due jobs for `lease` seconds; a crash just lets it lapse."""
-        return [i.decode() for i in self._claim(keys=[PENDING], args=[now, limit, now + lease])]
-
-    def schedule(self, job_id: str, due: float) -> None:
-        """Set when an unfinished job is next due (no-op once it has left the set)."""
-        self.conn.zadd(PENDING, {job_id: due}, xx=True)
-
-    def schedule_many(self, dues: dict[str, float]) -> None:
-        if dues:
-            self.conn.zadd(PENDING, dues, xx=True)
-
-    def next_due(self) -> float | None:
-        first = self.conn.zrange(PENDING, 0, 0, withscores=True)
-        return first[0][1] if first else None
-
-    def pending_count(self) -> int:
-        return self.conn.zcard(PENDING)

@@ -43,7 +43,7 @@ def apply_status(store: JobStore, job: Job, payload: dict, **fields) -> bool:
         except OutputError as error:
             log.warning("job %s: unusable output: %s", job.id, error)
             store.transition(
-                job.id,
+                job,
                 JobStatus.FAILED,
                 UNFINISHED,
                 started=job.started or now,
@@ -51,15 +51,15 @@ def apply_status(store: JobStore, job: Job, payload: dict, **fields) -> bool:
                 **fields,
             )
             return True
-        store.transition(job.id, JobStatus.COMPLETED, UNFINISHED, started=job.started or now, result=result, **fields)
+        store.transition(job, JobStatus.COMPLETED, UNFINISHED, started=job.started or now, result=result, **fields)
         return True
     if status in _FINAL:
         state, code, default = _FINAL[status]
         error = {"code": code, "message": _message(payload.get("error"), default)}
-        store.transition(job.id, state, UNFINISHED, started=job.started or now, error=error, **fields)
+        store.transition(job, state, UNFINISHED, started=job.started or now, error=error, **fields)
         return True
     if status == "IN_PROGRESS" and job.status != JobStatus.RUNNING:
-        if store.transition(job.id, JobStatus.RUNNING, (JobStatus.QUEUED, JobStatus.SUBMITTED), started=now, **fields).applied:
+        if store.transition(job, JobStatus.RUNNING, (JobStatus.QUEUED, JobStatus.SUBMITTED), started=now, **fields).applied:
             return False
     store.update(job.id, **fields)
     return False
@@ -68,7 +68,7 @@ def apply_status(store: JobStore, job: Job, payload: dict, **fields) -> bool:
 def expire(store: JobStore, job: Job) -> None:
     """RunPod no longer knows the job (it keeps results 30 minutes): end it, saying so."""
     store.transition(
-        job.id,
+        job,
         JobStatus.FAILED,
         UNFINISHED,
         runpod_status="NOT_FOUND",

@@ -13,9 +13,11 @@ from rq import Queue
 
 from integration.callbacks import CallbackTokens
 from integration.config import Settings
+from integration.deliveries import DeliveryStore
 from integration.jobs import JobStore
 from integration.redis_connection import connect, resolve_url
 from integration.runpod import RunPodClient
+from integration.subscriptions import SubscriptionStore
 
 QUEUE_NAME = "podrelay"
 
@@ -37,6 +39,14 @@ class Resources:
     @cached_property
     def jobs(self) -> JobStore:
         return JobStore(self.redis, self.settings.result_ttl)
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionStore:
+        return SubscriptionStore(self.redis, self.settings.webhook_rotation_window)
+
+    @cached_property
+    def deliveries(self) -> DeliveryStore:
+        return DeliveryStore(self.redis, self.settings.result_ttl)
 
     @cached_property
     def queue(self) -> Queue:

@@ -6,6 +6,8 @@ A failed validation becomes a 400 `validation_error` naming the first bad field.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from integration.errors import validation_error
@@ -37,12 +39,28 @@ class PolicySchema(Schema):
     ttl = fields.Integer(strict=True, validate=validate.Range(min=10_000, max=7 * 24 * 3600 * 1000))
 
 
+class WebhookUrl(fields.String):
+    """An absolute http(s) URL; IPv6 literals included. Which addresses may be called is
+    decided after DNS resolution (integration/outbound.py), not here."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 (raises on a bad port)
+        except ValueError:
+            raise ValidationError("Not a valid URL.") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or len(text) > 2048 or any(c.isspace() for c in text):
+            raise ValidationError("Must be an absolute http(s) URL of at most 2048 characters.")
+        return text
+
+
 class _Base(Schema):
     class Meta:
         unknown = INCLUDE
 
     model = fields.String(validate=validate.Length(min=1, max=200))
-    webhook_url = fields.Url(schemes={"http", "https"}, require_tld=False)
+    webhook_url = WebhookUrl()
     # RunPod's execution policy (executionTimeout, lowPriority, ttl), sent beside `input`.
     policy = fields.Nested(PolicySchema)
 

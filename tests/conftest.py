@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         POLL_MAX_INTERVAL=str(settings.poll_max_interval),
         LEASE_SECONDS=str(settings.lease_seconds),
         RUNPOD_RETRY_BASE=str(settings.retry_base),
+        WEBHOOK_ALLOW_PRIVATE="1" if settings.webhook_allow_private else "",
+        WEBHOOK_RETRY_SCHEDULE=",".join(str(s) for s in settings.webhook_retry_schedule),
+        WEBHOOK_ROTATION_WINDOW=str(settings.webhook_rotation_window),
         CALLBACK_POLL_AFTER=str(settings.callback_poll_after),
         RUNPOD_STATUS_BUDGET=str(settings.status_budget_per_10s),
         RUNPOD_RUN_BUDGET=str(settings.run_budget_per_10s),
@@ -183,6 +188,9 @@ def make_stack(redis_url, emulator, tmp_path):
 
     def build(callbacks: bool = True, workers: int = 1, **changes) -> Stack:
         public = "auto" if callbacks else None
+        # Receivers in tests listen on loopback; retries come fast.
+        changes.setdefault("webhook_allow_private", True)
+        changes.setdefault("webhook_retry_schedule", (0, 0.3, 0.3, 0.3))
         settings = make_settings(redis_url, emulator.base_url, public_base_url=public, **changes)
         stack = Stack(settings, emulator, tmp_path)
         for _ in range(workers):
@@ -197,6 +205,67 @@ def make_stack(redis_url, emulator, tmp_path):
             text = log.read_text()
             if "Traceback" in text:
                 print(f"--- {log.name}\n{text[-3000:]}")
+
+
+class Receiver:
+    """A webhook receiver on loopback that records each request and answers from a plan.
+
+    `plan` holds the answers to give, in order: a status code, or (status, headers, delay
+    seconds). When it runs out, the receiver answers 204.
+    """
+
+    def __init__(self, plan=None):
+        self.requests: list[dict] = []
+        self.plan = deque(plan or [])
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver._lock:
+                    receiver.requests.append(
+                        {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body, "at": time.time()}
+                    )
+                    answer = receiver.plan.popleft() if receiver.plan else 204
+                status, headers, delay = answer if isinstance(answer, tuple) else (answer, {}, 0)
+                time.sleep(delay)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[dict]:
+        deadline = time.time() + timeout
+        while time.time() < deadline and len(self.requests) < count:
+            time.sleep(0.02)
+        assert len(self.requests) >= count, f"receiver got {len(self.requests)} of {count} requests in {timeout}s"
+        return self.requests
+
+
+@pytest.fixture
+def receivers():
+    made: list[Receiver] = []
+
+    def make(plan=None) -> Receiver:
+        made.append(Receiver(plan))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.server.shutdown()
 
 
 @pytest.fixture

@@ -16,10 +16,11 @@ def make_job(job_id: str = "j1") -> Job:
 def test_final_jobs_are_kept_for_result_ttl_and_unfinished_ones_forever(redis_url):
     conn = redis.Redis.from_url(redis_url)
     store = JobStore(conn, result_ttl=3600)
-    store.create(make_job("done"))
-    store.create(make_job("running"))
-    store.transition("done", JobStatus.COMPLETED, (JobStatus.QUEUED,), result={"ok": True})
-    store.transition("running", JobStatus.SUBMITTED, (JobStatus.QUEUED,), runpod_id="rp")
+    done, running = make_job("done"), make_job("running")
+    store.create(done)
+    store.create(running)
+    store.transition(done, JobStatus.COMPLETED, (JobStatus.QUEUED,), result={"ok": True})
+    store.transition(running, JobStatus.SUBMITTED, (JobStatus.QUEUED,), runpod_id="rp")
     assert 3590 < conn.ttl(JOB.format("done")) <= 3600
     assert conn.ttl(JOB.format("running")) == -1  # in flight: never expires
     assert conn.zscore(PENDING, "done") is None and conn.zscore(PENDING, "running") is not None
@@ -27,9 +28,10 @@ def test_final_jobs_are_kept_for_result_ttl_and_unfinished_ones_forever(redis_ur
 
 def test_a_final_job_cannot_be_moved_again(redis_url):
     store = JobStore(redis.Redis.from_url(redis_url), result_ttl=60)
-    store.create(make_job())
-    first = store.transition("j1", JobStatus.CANCELLED, (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.RUNNING))
-    second = store.transition("j1", JobStatus.COMPLETED, (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.RUNNING), result={})
+    job = make_job()
+    store.create(job)
+    first = store.transition(job, JobStatus.CANCELLED, (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.RUNNING))
+    second = store.transition(job, JobStatus.COMPLETED, (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.RUNNING), result={})
     assert first.applied and first.previous == JobStatus.QUEUED
     assert not second.applied and second.previous == JobStatus.CANCELLED
     job = store.get("j1")
@@ -41,7 +43,7 @@ def test_leased_jobs_are_not_handed_out_twice_until_the_lease_lapses(redis_url):
     for n in range(3):
         store.create(make_job(f"j{n}"))
     now = time.time()
-    first = store.claim_due(now, limit=10, lease=30)
+    first = store.pending.claim_due(now, limit=10, lease=30)
     assert sorted(first) == ["j0", "j1", "j2"]
-    assert store.claim_due(now + 1, limit=10, lease=30) == []  # another worker gets nothing
-    assert sorted(store.claim_due(now + 31, limit=10, lease=30)) == ["j0", "j1", "j2"]  # the holder died
+    assert store.pending.claim_due(now + 1, limit=10, lease=30) == []  # another worker gets nothing
+    assert sorted(store.pending.claim_due(now + 31, limit=10, lease=30)) == ["j0", "j1", "j2"]  # the holder died

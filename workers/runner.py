@@ -1,4 +1,4 @@
-"""The worker process: an RQ worker for tasks, and the tracker beside it in a thread.
+"""The worker process: an RQ worker for tasks, with the tracker and the courier in threads.
 
 RQ's `SimpleWorker` runs tasks in-process (no fork per task): podrelay's tasks are
 short HTTP calls with timeouts, and a fork per task would cost more than the task.
@@ -14,18 +14,22 @@ from rq import Queue, SimpleWorker
 from integration.redis_connection import connect
 from integration.resources import QUEUE_NAME, Resources
 from workers import context
+from workers.deliver import Courier
 from workers.track import Tracker
 
 log = logging.getLogger(__name__)
 
 
 def run_worker(resources: Resources) -> None:
-    """Run until SIGTERM/SIGINT: RQ tasks in this thread, the tracker in another."""
+    """Run until SIGTERM/SIGINT: RQ tasks in this thread, tracker and courier in others."""
     context.set_resources(resources)
     stop = threading.Event()
-    tracker = Tracker(resources, stop)
-    thread = threading.Thread(target=tracker.run, name="tracker", daemon=True)
-    thread.start()
+    threads = [
+        threading.Thread(target=Tracker(resources, stop).run, name="tracker", daemon=True),
+        threading.Thread(target=Courier(resources, stop).run, name="courier", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
     connection = connect(resources.redis_url, blocking=True)
     worker = SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
     try:
@@ -34,4 +38,5 @@ def run_worker(resources: Resources) -> None:
         worker.work(with_scheduler=False, logging_level="WARNING")
     finally:
         stop.set()
-        thread.join(timeout=10)
+        for thread in threads:
+            thread.join(timeout=10)

@@ -35,7 +35,7 @@ def submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
 
 def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
     attempts = job.submit_attempts + 1
-    if not res.jobs.transition(job.id, None, (JobStatus.QUEUED,), submit_attempts=attempts).applied:
+    if not res.jobs.update(job.id, only_if=(JobStatus.QUEUED,), submit_attempts=attempts).applied:
         return "skipped"  # cancelled or finished meanwhile
     settings = res.settings
     webhook = res.tokens.url(settings.public_base_url, job.id) if settings.public_base_url else None
@@ -46,11 +46,11 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
         delay = retry_delay(settings, attempts, error.retry_after)
         log.warning("job %s: submit attempt %d failed (%s); again in %.0fs", job.id, attempts, error, delay)
         res.jobs.update(job.id, error={"code": "provider_unavailable", "message": str(error)})
-        res.jobs.schedule(job.id, time.time() + delay)
+        res.jobs.pending.schedule(job.id, time.time() + delay)
         return "deferred"
     except (RunPodNotFound, RunPodError) as error:
         res.jobs.transition(
-            job.id,
+            job,
             JobStatus.FAILED,
             (JobStatus.QUEUED,),
             error={"code": "provider_error", "message": f"RunPod refused the job: {error}"},
@@ -59,7 +59,7 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
     runpod_id = answer.get("id")
     now = time.time()
     outcome = res.jobs.transition(
-        job.id,
+        job,
         JobStatus.SUBMITTED,
         (JobStatus.QUEUED,),
         runpod_id=runpod_id,
@@ -68,7 +68,7 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
         error=None,
     )
     if outcome.applied:
-        res.jobs.schedule(job.id, now + first_poll_delay(settings))
+        res.jobs.pending.schedule(job.id, now + first_poll_delay(settings))
         return "submitted"
     # Cancelled meanwhile, or already finished by a fast callback: keep the RunPod id.
     res.jobs.set_runpod_id(job.id, runpod_id)

@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from integration.jobs import PENDING, WAKE, Job, JobStatus
+from integration.jobs import WAKE, Job, JobStatus
 from integration.outcomes import apply_status, expire
 from integration.resources import Resources
 from integration.runpod import RunPodClient, RunPodNotFound, RunPodUnavailable
@@ -82,21 +82,21 @@ class Tracker:
         self.pool.shutdown(wait=True)
 
     def _idle(self) -> None:
-        due = self.res.jobs.next_due()
+        due = self.res.jobs.pending.next_due()
         timeout = 1.0 if due is None else min(1.0, max(0.01, due - time.time()))
         self.res.redis.blpop([WAKE], timeout=timeout)
 
     def tick(self) -> int:
         """One round: lease due jobs and move each; returns how many were leased."""
         now = time.time()
-        ids = self.res.jobs.claim_due(now, BATCH, self.settings.lease_seconds)
+        ids = self.res.jobs.pending.claim_due(now, BATCH, self.settings.lease_seconds)
         if not ids:
             return 0
         to_submit: list[Job] = []
         to_poll: list[Job] = []
         for job_id, job in zip(ids, self.res.jobs.get_many(ids), strict=True):
             if job is None or job.status.final:
-                self.res.redis.zrem(PENDING, job_id)
+                self.res.jobs.pending.remove(job_id)
             elif job.callback:
                 self._apply(job, job.callback)
             elif job.status == JobStatus.QUEUED or not job.runpod_id:
@@ -111,7 +111,7 @@ class Tracker:
     def _apply(self, job: Job, payload: dict, **fields) -> None:
         if not apply_status(self.res.jobs, job, payload, **fields):
             age = time.time() - (job.submitted or job.created)
-            self.res.jobs.schedule(job.id, time.time() + next_poll_delay(self.settings, age))
+            self.res.jobs.pending.schedule(job.id, time.time() + next_poll_delay(self.settings, age))
 
     def _within_budget(self, operation: str, jobs: list[Job], now: float) -> list[Job]:
         by_endpoint: dict[str, list[Job]] = {}
@@ -127,7 +127,7 @@ class Tracker:
                 deferred[job.id] = next_window + random.uniform(0, 9)
         if deferred:
             log.info("%s budget spent; %d jobs wait for the next window", operation, len(deferred))
-            self.res.jobs.schedule_many(deferred)
+            self.res.jobs.pending.schedule_many(deferred)
         return allowed
 
     def _poll(self, job: Job) -> None:
@@ -136,10 +136,10 @@ class Tracker:
         except RunPodNotFound:
             expire(self.res.jobs, job)
         except RunPodUnavailable as error:
-            self.res.jobs.schedule(job.id, time.time() + retry_delay(self.settings, job.polls + 1, error.retry_after))
+            self.res.jobs.pending.schedule(job.id, time.time() + retry_delay(self.settings, job.polls + 1, error.retry_after))
         except Exception as error:  # auth or request errors: an operator must act; keep the job
             log.error("job %s: status check failed: %s", job.id, error)
-            self.res.jobs.schedule(job.id, time.time() + 60)
+            self.res.jobs.pending.schedule(job.id, time.time() + 60)
         else:
             self._apply(job, payload, polls=job.polls + 1)
 

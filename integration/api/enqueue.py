@@ -15,6 +15,7 @@ from integration import schemas, surfaces
 from integration.api import json_body
 from integration.auth import require_api_key
 from integration.jobs import Job, JobStatus
+from integration.outbound import check_target
 
 bp = Blueprint("enqueue", __name__)
 bp.before_request(require_api_key)
@@ -38,6 +39,8 @@ def _enqueue(surface: surfaces.Surface):
     resources = current_app.extensions["podrelay"]
     request_data = schemas.load(surface.schema, json_body())
     model, endpoint_id = surface.resolve(request_data, resources.settings)
+    if "webhook_url" in request_data:
+        check_target(request_data["webhook_url"], resources.settings.webhook_allow_private, "webhook_url")
     now = time.time()
     job = Job(
         id=str(uuid.uuid4()),

@@ -57,7 +57,7 @@ def cancel_job(job_id: str):
     resources = current_app.extensions["podrelay"]
     job = own_job(job_id)
     outcome = resources.jobs.transition(
-        job.id,
+        job,
         JobStatus.CANCELLED,
         UNFINISHED,
         error={"code": "cancelled", "message": "Cancelled at the client's request"},

@@ -1,0 +1,179 @@
+"""The webhooks API: subscriptions, their secrets, test events, deliveries and redelivery.
+
+Modelled on Svix and Stripe. Every object belongs to one API key; another key's
+subscription or delivery is answered as if it did not exist (404).
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, g, jsonify, request
+from marshmallow import Schema, fields, validate
+
+from integration import schemas, surfaces
+from integration.api import json_body
+from integration.auth import require_api_key
+from integration.deliveries import STATUSES, Delivery
+from integration.errors import not_found, validation_error
+from integration.jobs import EVENTS, event_body
+from integration.outbound import check_target
+from integration.subscriptions import EVENT_NAMES, TEST_EVENT, Subscription
+
+bp = Blueprint("webhooks", __name__)
+bp.before_request(require_api_key)
+
+
+class SubscriptionSchema(Schema):
+    url = schemas.WebhookUrl(required=True)
+    events = fields.List(
+        fields.String(validate=validate.OneOf(EVENT_NAMES)), validate=validate.Length(min=1, max=len(EVENT_NAMES))
+    )
+    surfaces = fields.List(fields.String(validate=validate.OneOf(list(surfaces.SURFACES))), validate=validate.Length(max=50))
+    description = fields.String(validate=validate.Length(max=500))
+
+
+class SubscriptionUpdateSchema(SubscriptionSchema):
+    url = schemas.WebhookUrl()
+    enabled = fields.Boolean()
+
+
+_create_schema, _update_schema = SubscriptionSchema(), SubscriptionUpdateSchema()
+
+
+def _res():
+    return current_app.extensions["podrelay"]
+
+
+def own_subscription(sub_id: str) -> Subscription:
+    sub = _res().subscriptions.get(sub_id)
+    if sub is None or sub.key_id != g.key_id:
+        raise not_found("Webhook endpoint")
+    return sub
+
+
+def own_delivery(delivery_id: str) -> Delivery:
+    delivery = _res().deliveries.get(delivery_id)
+    if delivery is None or delivery.key_id != g.key_id:
+        raise not_found("Delivery")
+    return delivery
+
+
+@bp.post("/webhooks")
+def create_subscription():
+    data = schemas.load(_create_schema, json_body())
+    check_target(data["url"], _res().settings.webhook_allow_private, "url")
+    sub = _res().subscriptions.create(
+        g.key_id, data["url"], data.get("events"), data.get("surfaces"), data.get("description", "")
+    )
+    response = jsonify(sub.to_api(with_secret=True))
+    response.status_code = 201
+    response.headers["Location"] = f"/v1/webhooks/{sub.id}"
+    return response
+
+
+@bp.get("/webhooks")
+def list_subscriptions():
+    return jsonify({"object": "list", "data": [s.to_api() for s in _res().subscriptions.for_key(g.key_id)]})
+
+
+@bp.get("/webhooks/<sub_id>")
+def get_subscription(sub_id: str):
+    return jsonify(own_subscription(sub_id).to_api())
+
+
+@bp.patch("/webhooks/<sub_id>")
+def update_subscription(sub_id: str):
+    sub = own_subscription(sub_id)
+    data = schemas.load(_update_schema, json_body())
+    if "url" in data:
+        check_target(data["url"], _res().settings.webhook_allow_private, "url")
+    changes = {k: v for k, v in data.items() if k != "enabled"}
+    if data.get("enabled") is True:
+        changes.update(disabled_reason="", failing_since=0)
+    elif data.get("enabled") is False:
+        changes["disabled_reason"] = "Disabled by its owner"
+    if changes:
+        _res().subscriptions.update(sub.id, **changes)
+    return jsonify(own_subscription(sub.id).to_api())
+
+
+@bp.delete("/webhooks/<sub_id>")
+def delete_subscription(sub_id: str):
+    sub = own_subscription(sub_id)
+    _res().subscriptions.delete(sub)
+    return jsonify({"id": sub.id, "object": "webhook_endpoint", "deleted": True})
+
+
+@bp.post("/webhooks/<sub_id>/rotate-secret")
+def rotate_secret(sub_id: str):
+    sub = _res().subscriptions.rotate(own_subscription(sub_id))
+    return jsonify({**sub.to_api(with_secret=True), "previous_secret_expires": int(sub.previous_expires)})
+
+
+@bp.post("/webhooks/<sub_id>/test")
+def send_test_event(sub_id: str):
+    sub = own_subscription(sub_id)
+    event_id = f"msg_test{time.time_ns():x}"
+    data = {"webhook_id": sub.id, "message": "A test event from podrelay"}
+    _res().redis.xadd(
+        EVENTS,
+        {"id": event_id, "type": TEST_EVENT, "key_id": g.key_id, "only": sub.id, "body": event_body(TEST_EVENT, data)},
+    )
+    response = jsonify({"object": "event", "id": event_id, "type": TEST_EVENT, "webhook_id": sub.id})
+    response.status_code = 202
+    return response
+
+
+def _deliveries_page(subscription_id: str | None):
+    status = request.args.get("status")
+    if status and status not in STATUSES:
+        raise validation_error(f"Invalid value for 'status': must be one of {', '.join(STATUSES)}.", "status")
+    try:
+        limit = int(request.args.get("limit", "20"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 100:
+        raise validation_error("Invalid value for 'limit': must be an integer from 1 to 100.", "limit")
+    store = _res().deliveries
+    found = store.list(g.key_id, subscription_id, status, limit)
+    return jsonify({"object": "list", "data": [d.to_api(store.attempts(d.id)) for d in found]})
+
+
+@bp.get("/webhooks/<sub_id>/deliveries")
+def subscription_deliveries(sub_id: str):
+    return _deliveries_page(own_subscription(sub_id).id)
+
+
+@bp.get("/webhooks/deliveries")
+def key_deliveries():
+    """Every delivery of the key (subscriptions and per-request webhook_url); `?status=dead` lists the dead letters."""
+    return _deliveries_page(None)
+
+
+@bp.get("/webhooks/deliveries/<delivery_id>")
+def get_delivery(delivery_id: str):
+    delivery = own_delivery(delivery_id)
+    return jsonify(delivery.to_api(_res().deliveries.attempts(delivery.id)))
+
+
+@bp.post("/webhooks/deliveries/<delivery_id>/redeliver")
+def redeliver(delivery_id: str):
+    delivery = own_delivery(delivery_id)
+    _res().deliveries.redeliver(delivery)
+    response = jsonify(_res().deliveries.get(delivery.id).to_api())
+    response.status_code = 202
+    return response
+
+
+@bp.get("/webhooks/signing-secret")
+def signing_secret():
+    """The secret that signs deliveries to per-request `webhook_url`s of this key."""
+    return jsonify({"secret": _res().subscriptions.signing_secret(g.key_id)})
+
+
+@bp.post("/webhooks/signing-secret/rotate")
+def rotate_signing_secret():
+    secret = _res().subscriptions.rotate_signing_secret(g.key_id)
+    window = _res().settings.webhook_rotation_window
+    return jsonify({"secret": secret, "previous_secret_expires": int(time.time() + window)})

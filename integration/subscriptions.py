@@ -1,0 +1,205 @@
+"""Webhook subscriptions (endpoints registered per API key) and each key's signing secret.
+
+Both hold a secret that can be rotated: the previous secret keeps signing beside the
+new one until `WEBHOOK_ROTATION_WINDOW` has passed, so receivers can switch over.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+import redis
+
+from integration.jobs import EVENT_TYPES
+from integration.signing import new_secret
+
+SUB = "pr:sub:{}"
+KEY_SUBS = "pr:subs:{}"  # per API key: its subscriptions' ids
+KEY_SIGNING = "pr:signing:{}"  # per API key: the secret that signs per-request webhook_url deliveries
+EVENT_NAMES = tuple(EVENT_TYPES.values())
+TEST_EVENT = "webhook.test"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """An endpoint that receives some events of one API key's jobs."""
+
+    id: str
+    key_id: str
+    url: str
+    secret: str
+    events: tuple[str, ...] = EVENT_NAMES
+    surfaces: tuple[str, ...] = ()  # empty: every surface
+    description: str = ""
+    created: float = 0.0
+    disabled_reason: str = ""
+    previous_secret: str = ""
+    previous_expires: float = 0.0
+    failing_since: float = 0.0
+    last_success: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return not self.disabled_reason
+
+    def wants(self, event_type: str, surface: str) -> bool:
+        return self.enabled and event_type in self.events and (not self.surfaces or surface in self.surfaces)
+
+    def to_api(self, with_secret: bool = False) -> dict:
+        body = {
+            "id": self.id,
+            "object": "webhook_endpoint",
+            "url": self.url,
+            "events": list(self.events),
+            "surfaces": list(self.surfaces),
+            "description": self.description,
+            "status": "enabled" if self.enabled else "disabled",
+            "disabled_reason": self.disabled_reason or None,
+            "created": int(self.created),
+            "last_success": int(self.last_success) or None,
+            "failing_since": int(self.failing_since) or None,
+        }
+        if with_secret:
+            body["secret"] = self.secret
+        return body
+
+    @classmethod
+    def from_redis(cls, data: dict[bytes, bytes]) -> Subscription:
+        v = {k.decode(): x.decode() for k, x in data.items()}
+        return cls(
+            id=v["id"],
+            key_id=v["key_id"],
+            url=v["url"],
+            secret=v["secret"],
+            events=tuple(json.loads(v.get("events", "[]"))),
+            surfaces=tuple(json.loads(v.get("surfaces", "[]"))),
+            description=v.get("description", ""),
+            created=float(v.get("created", 0)),
+            disabled_reason=v.get("disabled_reason", ""),
+            previous_secret=v.get("previous_secret", ""),
+            previous_expires=float(v.get("previous_expires") or 0),
+            failing_since=float(v.get("failing_since") or 0),
+            last_success=float(v.get("last_success") or 0),
+        )
+
+
+def live_secrets(record: dict, now: float) -> list[str]:
+    """The secrets that sign now: the current one, and the previous one inside its window."""
+    out = [record["secret"]]
+    if record.get("previous_secret") and float(record.get("previous_expires") or 0) > now:
+        out.append(record["previous_secret"])
+    return out
+
+
+class SubscriptionStore:
+    """Subscriptions and signing secrets in Redis."""
+
+    def __init__(self, conn: redis.Redis, rotation_window: float):
+        self.conn = conn
+        self.rotation_window = rotation_window
+
+    # -- subscriptions ---------------------------------------------------------------
+
+    def create(self, key_id: str, url: str, events, surfaces, description: str) -> Subscription:
+        sub = Subscription(
+            id="we_" + secrets.token_hex(12),
+            key_id=key_id,
+            url=url,
+            secret=new_secret(),
+            events=tuple(events or EVENT_NAMES),
+            surfaces=tuple(surfaces or ()),
+            description=description or "",
+            created=time.time(),
+        )
+        pipe = self.conn.pipeline()
+        pipe.hset(SUB.format(sub.id), mapping=self._fields(sub))
+        pipe.sadd(KEY_SUBS.format(key_id), sub.id)
+        pipe.execute()
+        return sub
+
+    @staticmethod
+    def _fields(sub: Subscription) -> dict:
+        return {
+            "id": sub.id,
+            "key_id": sub.key_id,
+            "url": sub.url,
+            "secret": sub.secret,
+            "events": json.dumps(list(sub.events)),
+            "surfaces": json.dumps(list(sub.surfaces)),
+            "description": sub.description,
+            "created": sub.created,
+            "disabled_reason": sub.disabled_reason,
+        }
+
+    def get(self, sub_id: str) -> Subscription | None:
+        data = self.conn.hgetall(SUB.format(sub_id)) if len(sub_id) <= 64 else None
+        return Subscription.from_redis(data) if data else None
+
+    def for_key(self, key_id: str) -> list[Subscription]:
+        ids = [i.decode() for i in self.conn.smembers(KEY_SUBS.format(key_id))]
+        pipe = self.conn.pipeline(transaction=False)
+        for sub_id in ids:
+            pipe.hgetall(SUB.format(sub_id))
+        return sorted((Subscription.from_redis(d) for d in pipe.execute() if d), key=lambda s: s.created)
+
+    def update(self, sub_id: str, **fields) -> None:
+        values = {k: json.dumps(list(v)) if isinstance(v, (list, tuple)) else v for k, v in fields.items()}
+        self.conn.hset(SUB.format(sub_id), mapping=values)
+
+    def delete(self, sub: Subscription) -> None:
+        pipe = self.conn.pipeline()
+        pipe.delete(SUB.format(sub.id))
+        pipe.srem(KEY_SUBS.format(sub.key_id), sub.id)
+        pipe.execute()
+
+    def rotate(self, sub: Subscription) -> Subscription:
+        self._rotate(SUB.format(sub.id), sub.secret)
+        return self.get(sub.id)
+
+    def disable(self, sub_id: str, reason: str) -> None:
+        self.conn.hset(SUB.format(sub_id), "disabled_reason", reason)
+
+    def record_success(self, sub_id: str, now: float) -> None:
+        self.conn.hset(SUB.format(sub_id), mapping={"last_success": now, "failing_since": 0})
+
+    def record_failure(self, sub_id: str, now: float) -> float:
+        """Note a failed delivery; returns since when the subscription has been failing."""
+        key = SUB.format(sub_id)
+        pipe = self.conn.pipeline()
+        pipe.hsetnx(key, "failing_since", now)
+        pipe.hget(key, "failing_since")
+        since = float(pipe.execute()[1] or 0)
+        if since == 0:  # reset to 0 by a success: failing again from now
+            self.conn.hset(key, "failing_since", now)
+            since = now
+        return since
+
+    def secrets_of(self, sub_id: str, now: float) -> list[str]:
+        data = {k.decode(): v.decode() for k, v in self.conn.hgetall(SUB.format(sub_id)).items()}
+        return live_secrets(data, now) if data else []
+
+    # -- per-key signing secret (for per-request webhook_url) --------------------------
+
+    def signing_secret(self, key_id: str) -> str:
+        """The key's current signing secret, created on first use."""
+        key = KEY_SIGNING.format(key_id)
+        self.conn.hsetnx(key, "secret", new_secret())
+        return self.conn.hget(key, "secret").decode()
+
+    def signing_secrets(self, key_id: str, now: float) -> list[str]:
+        self.signing_secret(key_id)
+        data = {k.decode(): v.decode() for k, v in self.conn.hgetall(KEY_SIGNING.format(key_id)).items()}
+        return live_secrets(data, now)
+
+    def rotate_signing_secret(self, key_id: str) -> str:
+        self._rotate(KEY_SIGNING.format(key_id), self.signing_secret(key_id))
+        return self.signing_secret(key_id)
+
+    def _rotate(self, key: str, current: str) -> None:
+        self.conn.hset(
+            key,
+            mapping={"secret": new_secret(), "previous_secret": current, "previous_expires": time.time() + self.rotation_window},
+        )

@@ -1,0 +1,272 @@
+"""Webhook deliveries end to end: loopback receivers verify every delivery with the
+`standardwebhooks` reference library (never podrelay's own signer)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from app import create_app
+from integration.auth import create_key
+from integration.deliveries import Delivery
+from tests.conftest import make_settings
+from workers.deliver import Courier
+
+CHAT = {"messages": [{"role": "user", "content": "Summarize this"}]}
+
+
+def verify(secret: str, request: dict) -> dict:
+    """What a subscriber does: verify the signature and timestamp, then read the event."""
+    return Webhook(secret).verify(request["body"], request["headers"])
+
+
+def subscribe(stack, url: str, **fields) -> dict:
+    answer = stack.http.post(f"{stack.base_url}/v1/webhooks", json={"url": url, **fields}, timeout=5)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def deliveries(stack, sub_id: str | None = None, **query) -> list[dict]:
+    path = f"/v1/webhooks/{sub_id}/deliveries" if sub_id else "/v1/webhooks/deliveries"
+    return stack.http.get(f"{stack.base_url}{path}", params=query, timeout=5).json()["data"]
+
+
+def wait_until(check, timeout: float = 15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_completion_reaches_webhook_url_and_subscription_signed(make_stack, receivers):
+    stack = make_stack()
+    hook, endpoint, failures_only = receivers(), receivers(), receivers()
+    sub = subscribe(stack, endpoint.url, events=["job.completed"], description="ops")
+    subscribe(stack, failures_only.url, events=["job.failed"])
+    job_id = stack.enqueue("/chat/completions", {**CHAT, "webhook_url": hook.url})["id"]
+    job = stack.wait_final([job_id])[job_id]
+
+    signing_secret = stack.http.get(f"{stack.base_url}/v1/webhooks/signing-secret", timeout=5).json()["secret"]
+    via_url = verify(signing_secret, hook.wait_for(1)[0])
+    via_sub = verify(sub["secret"], endpoint.wait_for(1)[0])
+    for event in (via_url, via_sub):
+        assert event["type"] == "job.completed"
+        assert event["timestamp"].endswith("Z")
+        assert event["data"] == job  # the job as GET /v1/jobs/{id} shows it
+    assert hook.requests[0]["headers"]["webhook-id"] == endpoint.requests[0]["headers"]["webhook-id"]
+    time.sleep(0.5)
+    assert failures_only.requests == []  # it subscribed to job.failed only
+    with pytest.raises(WebhookVerificationError):
+        verify(sub["secret"], hook.requests[0])  # each target has its own secret
+
+
+def test_failed_attempts_are_retried_with_the_same_webhook_id(make_stack, receivers):
+    stack = make_stack()
+    endpoint = receivers(plan=[500, 503])
+    sub = subscribe(stack, endpoint.url)
+    job_id = stack.enqueue("/embeddings", {"input": "x"})["id"]
+    stack.wait_final([job_id])
+    requests_seen = endpoint.wait_for(3)
+    assert len({r["headers"]["webhook-id"] for r in requests_seen}) == 1
+    assert all(verify(sub["secret"], r)["data"]["id"] == job_id for r in requests_seen)
+    delivery = wait_until(lambda: [d for d in deliveries(stack, sub["id"]) if d["status"] == "delivered"])[0]
+    assert [a["status_code"] for a in delivery["attempts"]] == [500, 503, 204]
+    assert all(a["latency_ms"] is not None for a in delivery["attempts"])
+    assert delivery["attempts"][0]["response_body"] == "ok"
+
+
+def test_retry_after_from_the_receiver_is_honoured(make_stack, receivers):
+    stack = make_stack()
+    endpoint = receivers(plan=[(503, {"Retry-After": "2"}, 0)])
+    subscribe(stack, endpoint.url)
+    stack.wait_final([stack.enqueue("/embeddings", {"input": "x"})["id"]])
+    first, second = endpoint.wait_for(2, timeout=20)[:2]
+    assert second["at"] - first["at"] >= 1.9  # the schedule alone would wait 0.3 s
+
+
+def test_410_disables_the_subscription(make_stack, receivers):
+    stack = make_stack()
+    endpoint = receivers(plan=[410])
+    sub = subscribe(stack, endpoint.url)
+    stack.wait_final([stack.enqueue("/embeddings", {"input": "x"})["id"]])
+    endpoint.wait_for(1)
+    state = wait_until(
+        lambda: (s := stack.http.get(f"{stack.base_url}/v1/webhooks/{sub['id']}").json())["status"] == "disabled" and s
+    )
+    assert "410" in state["disabled_reason"]
+    stack.wait_final([stack.enqueue("/embeddings", {"input": "y"})["id"]])
+    time.sleep(1.0)
+    assert len(endpoint.requests) == 1  # nothing more is sent to it
+    assert stack.http.patch(f"{stack.base_url}/v1/webhooks/{sub['id']}", json={"enabled": True}).json()["status"] == "enabled"
+
+
+def test_redirects_are_not_followed(make_stack, receivers):
+    stack = make_stack()
+    elsewhere = receivers()
+    endpoint = receivers(plan=[(302, {"Location": elsewhere.url}, 0)] * 4)
+    sub = subscribe(stack, endpoint.url)
+    stack.wait_final([stack.enqueue("/embeddings", {"input": "x"})["id"]])
+    endpoint.wait_for(4)
+    dead = wait_until(lambda: deliveries(stack, sub["id"], status="dead"))
+    assert [a["status_code"] for a in dead[0]["attempts"]] == [302, 302, 302, 302]
+    assert elsewhere.requests == []
+
+
+def test_during_a_rotation_both_secrets_verify(make_stack, receivers):
+    stack = make_stack()
+    endpoint = receivers()
+    sub = subscribe(stack, endpoint.url)
+    rotated = stack.http.post(f"{stack.base_url}/v1/webhooks/{sub['id']}/rotate-secret", timeout=5).json()
+    assert rotated["secret"] != sub["secret"] and rotated["secret"].startswith("whsec_")
+    answer = stack.http.post(f"{stack.base_url}/v1/webhooks/{sub['id']}/test", timeout=5)
+    assert answer.status_code == 202
+    request = endpoint.wait_for(1)[0]
+    assert len(request["headers"]["webhook-signature"].split(" ")) == 2
+    assert verify(sub["secret"], request)["type"] == "webhook.test"
+    assert verify(rotated["secret"], request)["data"]["webhook_id"] == sub["id"]
+
+
+def test_key_signing_secret_rotation_signs_with_both(make_stack, receivers):
+    stack = make_stack()
+    hook = receivers()
+    old = stack.http.get(f"{stack.base_url}/v1/webhooks/signing-secret").json()["secret"]
+    new = stack.http.post(f"{stack.base_url}/v1/webhooks/signing-secret/rotate").json()["secret"]
+    assert new != old
+    stack.wait_final([stack.enqueue("/embeddings", {"input": "x", "webhook_url": hook.url})["id"]])
+    request = hook.wait_for(1)[0]
+    assert verify(old, request)["type"] == "job.completed"
+    assert verify(new, request)["type"] == "job.completed"
+
+
+def test_a_worker_killed_mid_delivery_still_delivers(make_stack, receivers):
+    stack = make_stack()
+    endpoint = receivers(plan=[(200, {}, 5.0)])  # the first answer comes too late: the worker is dead by then
+    sub = subscribe(stack, endpoint.url)
+    job_id = stack.enqueue("/embeddings", {"input": "x"})["id"]
+    endpoint.wait_for(1)
+    stack.kill_workers(signal.SIGKILL)
+    stack.start_worker()
+    second = endpoint.wait_for(2, timeout=20)[1]
+    assert second["headers"]["webhook-id"] == endpoint.requests[0]["headers"]["webhook-id"]
+    assert verify(sub["secret"], second)["data"]["id"] == job_id
+    assert wait_until(lambda: deliveries(stack, sub["id"], status="delivered"))
+
+
+def test_exhausted_deliveries_are_dead_lettered_and_redeliver(make_stack, receivers):
+    stack = make_stack()
+    endpoint = receivers(plan=[500, 500, 500, 500])
+    sub = subscribe(stack, endpoint.url)
+    stack.wait_final([stack.enqueue("/embeddings", {"input": "x"})["id"]])
+    dead = wait_until(lambda: deliveries(stack, status="dead"))
+    assert len(dead) == 1 and dead[0]["attempt_count"] == 4
+    assert dead[0]["webhook_id"] == sub["id"]
+    answer = stack.http.post(f"{stack.base_url}/v1/webhooks/deliveries/{dead[0]['id']}/redeliver")
+    assert answer.status_code == 202 and answer.json()["status"] == "pending"
+    fifth = endpoint.wait_for(5)[4]
+    assert fifth["headers"]["webhook-id"] == dead[0]["event_id"]
+    assert verify(sub["secret"], fifth)["type"] == "job.completed"
+    assert wait_until(lambda: deliveries(stack, status="delivered"))
+
+
+def test_one_key_cannot_see_or_touch_another_keys_webhooks(make_stack, receivers):
+    stack = make_stack()
+    endpoint = receivers()
+    sub = subscribe(stack, endpoint.url)
+    stack.wait_final([stack.enqueue("/embeddings", {"input": "x"})["id"]])
+    delivery = wait_until(lambda: deliveries(stack, sub["id"]))[0]
+    _, other_key = create_key(stack.redis, "other")
+    other = {"Authorization": f"Bearer {other_key}"}
+    base = f"{stack.base_url}/v1/webhooks"
+    for method, path in [
+        ("GET", f"/{sub['id']}"),
+        ("PATCH", f"/{sub['id']}"),
+        ("DELETE", f"/{sub['id']}"),
+        ("POST", f"/{sub['id']}/rotate-secret"),
+        ("POST", f"/{sub['id']}/test"),
+        ("GET", f"/{sub['id']}/deliveries"),
+        ("GET", f"/deliveries/{delivery['id']}"),
+        ("POST", f"/deliveries/{delivery['id']}/redeliver"),
+    ]:
+        answer = stack.http.request(method, base + path, headers=other, json={}, timeout=5)
+        assert answer.status_code == 404, (method, path, answer.text)
+        assert answer.json()["error"]["code"] == "not_found"
+    assert stack.http.get(base, headers=other).json()["data"] == []
+    assert stack.http.get(f"{base}/deliveries", headers=other).json()["data"] == []
+    assert (
+        stack.http.get(f"{base}/signing-secret", headers=other).json()["secret"]
+        != stack.http.get(f"{base}/signing-secret").json()["secret"]
+    )
+
+
+# -- SSRF: without WEBHOOK_ALLOW_PRIVATE ----------------------------------------------------
+
+REFUSED_TARGETS = [
+    "https://127.0.0.1/hook",
+    "https://10.0.0.1/hook",
+    "https://169.254.169.254/latest/meta-data",
+    "https://[::ffff:127.0.0.1]/hook",
+    "https://localhost/hook",  # a name that resolves to loopback
+    "https://100.64.0.1/hook",  # CGNAT
+    "http://93.184.215.14/hook",  # plain http
+]
+
+
+@pytest.mark.parametrize("url", REFUSED_TARGETS)
+def test_private_targets_are_refused_at_registration(client, auth, url):
+    answer = client.post("/v1/webhooks", json={"url": url}, headers=auth)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["code"] == "invalid_webhook_url"
+    assert answer.get_json()["error"]["param"] == "url"
+    enqueue = client.post("/v1/embeddings", json={"input": "x", "webhook_url": url}, headers=auth)
+    assert enqueue.status_code == 400 and enqueue.get_json()["error"]["param"] == "webhook_url"
+
+
+@pytest.mark.parametrize("url", ["https://93.184.215.14/hook", "https://[2606:4700:4700::1111]:8443/hook"])
+def test_a_public_https_target_is_accepted(client, auth, url):
+    answer = client.post("/v1/webhooks", json={"url": url, "events": ["job.failed"]}, headers=auth)
+    assert answer.status_code == 201
+    body = answer.get_json()
+    assert body["secret"].startswith("whsec_") and body["events"] == ["job.failed"]
+    assert "secret" not in client.get(f"/v1/webhooks/{body['id']}", headers=auth).get_json()
+
+
+def test_delivery_time_check_refuses_a_target_that_resolves_private(redis_url, emulator, receivers):
+    # A URL that passed registration may resolve elsewhere later (DNS rebinding): the
+    # address is checked again, after resolution, on every attempt.
+    receiver = receivers()
+    app = create_app(make_settings(redis_url, emulator.base_url, webhook_allow_private=False))
+    resources = app.extensions["podrelay"]
+    delivery = Delivery(
+        id="dlv_test",
+        event_id="msg_1",
+        event_type="job.completed",
+        key_id="k",
+        url=receiver.url,
+        body=json.dumps({"type": "x"}),
+        created=time.time(),
+    )
+    resources.deliveries.create(delivery)
+    Courier(resources).send(delivery)
+    attempts = resources.deliveries.attempts("dlv_test")
+    assert attempts[0]["error"].startswith("refused")
+    assert receiver.requests == []
+
+
+@pytest.mark.parametrize(
+    "body, param",
+    [
+        ({}, "url"),
+        ({"url": "https://93.184.215.14/h", "events": ["job.done"]}, "events[0]"),
+        ({"url": "https://93.184.215.14/h", "events": []}, "events"),
+    ],
+)
+def test_bad_subscription_bodies_are_400(client, auth, body, param):
+    answer = client.post("/v1/webhooks", json=body, headers=auth)
+    assert answer.status_code == 400 and answer.get_json()["error"]["param"] == param

@@ -1,0 +1,261 @@
+"""The courier: one loop per worker process that turns job events into signed webhooks.
+
+Dispatch: it reads `pr:events` as a Redis consumer group and fans each event out to
+deliveries (the job's `webhook_url`, and every subscription of the job's key that wants
+the event); entries are acknowledged only once their deliveries exist, and entries a
+dead worker read are claimed back (XAUTOCLAIM). Send: it leases due deliveries and posts
+them from a thread pool, signed per the Standard Webhooks spec, at most a few at a time
+per endpoint so a slow receiver cannot hold the others up. Only 2xx is success;
+redirects are not followed; 410 disables the subscription; Retry-After (RFC 9110) is
+honoured; other failures are retried on `WEBHOOK_RETRY_SCHEDULE` with ±20% jitter, then
+dead-lettered, from where they can be redelivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import redis
+import requests
+from requests_hardened.ip_filter import InvalidIPAddress
+
+from integration import outbound
+from integration.deliveries import Delivery, delivery_id
+from integration.jobs import EVENTS
+from integration.resources import Resources
+from integration.runpod import parse_retry_after
+from integration.signing import signature_header
+from integration.subscriptions import Subscription, live_secrets
+
+log = logging.getLogger(__name__)
+
+GROUP = "podrelay-deliver"
+DISPATCH_BATCH = 200
+RECLAIM_EVERY = 5.0  # seconds between looks for events a dead worker left unacknowledged
+RESPONSE_KEPT = 1024  # bytes of a receiver's answer kept in the attempt log
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Courier:
+    """Fans events out to deliveries and sends them."""
+
+    def __init__(self, resources: Resources, stop: threading.Event | None = None):
+        self.res = resources
+        self.settings = resources.settings
+        self.stop = stop or threading.Event()
+        self.http = outbound.session(self.settings.webhook_allow_private, pool_size=self.settings.webhook_concurrency)
+        self.capacity = self.settings.webhook_concurrency
+        self.pool = ThreadPoolExecutor(self.capacity, thread_name_prefix="deliver")
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._by_target: Counter = Counter()
+        self._last_reclaim = 0.0
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        self._ensure_group()
+        while not self.stop.is_set():
+            try:
+                sent = self.send_due()
+                self.dispatch(block_ms=self._block_ms(sent))
+            except Exception:
+                log.exception("courier round failed; retrying")
+                self.stop.wait(1.0)
+        self.pool.shutdown(wait=True)
+
+    def _ensure_group(self) -> None:
+        try:
+            self.res.redis.xgroup_create(EVENTS, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    def _block_ms(self, sent: int) -> int | None:
+        """How long to wait for new events: not at all while there is sending to do."""
+        if sent:
+            return None
+        with self._lock:
+            full = self._in_flight >= self.capacity
+        if full:
+            time.sleep(0.01)
+            return None
+        due = self.res.deliveries.due.next_due()
+        if due is None:
+            return 1000
+        return int(min(1000, max(1, (due - time.time()) * 1000)))
+
+    # -- dispatch: events -> deliveries ------------------------------------------------
+
+    def dispatch(self, block_ms: int | None = None) -> int:
+        entries = []
+        now = time.time()
+        if now - self._last_reclaim > RECLAIM_EVERY:
+            self._last_reclaim = now
+            idle_ms = int(self.settings.lease_seconds * 1000)
+            claimed = self.res.redis.xautoclaim(EVENTS, GROUP, self.consumer, idle_ms, "0-0", count=DISPATCH_BATCH)
+            entries += claimed[1]
+        for _, items in (
+            self.res.redis.xreadgroup(GROUP, self.consumer, {EVENTS: ">"}, count=DISPATCH_BATCH, block=block_ms) or []
+        ):
+            entries += items
+        if not entries:
+            return 0
+        subscriptions: dict[str, list[Subscription]] = {}
+        for _, fields in entries:
+            if fields:  # a claimed entry may have been deleted meanwhile
+                self._fan_out({k.decode(): v.decode() for k, v in fields.items()}, subscriptions)
+        ids = [entry_id for entry_id, _ in entries]
+        pipe = self.res.redis.pipeline()
+        pipe.xack(EVENTS, GROUP, *ids)
+        pipe.xdel(EVENTS, *ids)
+        pipe.execute()
+        return len(entries)
+
+    def _fan_out(self, event: dict, cache: dict[str, list[Subscription]]) -> None:
+        targets: list[tuple[str, str]] = []
+        if event.get("only"):
+            sub = self.res.subscriptions.get(event["only"])
+            if sub:
+                targets.append((sub.id, sub.url))
+        else:
+            if event.get("webhook_url"):
+                targets.append(("", event["webhook_url"]))
+            if event["key_id"] not in cache:
+                cache[event["key_id"]] = self.res.subscriptions.for_key(event["key_id"])
+            targets += [(s.id, s.url) for s in cache[event["key_id"]] if s.wants(event["type"], event.get("surface", ""))]
+        now = time.time()
+        for sub_id, url in targets:
+            self.res.deliveries.create(
+                Delivery(
+                    id=delivery_id(event["id"], sub_id or url),
+                    event_id=event["id"],
+                    event_type=event["type"],
+                    key_id=event["key_id"],
+                    url=url,
+                    body=event["body"],
+                    subscription_id=sub_id,
+                    created=now,
+                )
+            )
+
+    # -- send --------------------------------------------------------------------------
+
+    def send_due(self) -> int:
+        with self._lock:
+            free = self.capacity - self._in_flight
+        now = time.time()
+        ids = self.res.deliveries.due.claim_due(now, free, self.settings.lease_seconds)
+        per_target = self.settings.webhook_concurrency_per_endpoint
+        for delivery_id_, delivery in zip(ids, self.res.deliveries.get_many(ids), strict=True):
+            if delivery is None or delivery.status != "pending":
+                self.res.deliveries.due.remove(delivery_id_)
+                continue
+            with self._lock:
+                if self._by_target[delivery.target] >= per_target:
+                    busy = True
+                else:
+                    busy = False
+                    self._in_flight += 1
+                    self._by_target[delivery.target] += 1
+            if busy:  # this endpoint has enough in flight: back in line, briefly
+                self.res.deliveries.due.schedule(delivery.id, now + 0.2)
+                continue
+            self.pool.submit(self._send_and_release, delivery)
+        return len(ids)
+
+    def _send_and_release(self, delivery: Delivery) -> None:
+        try:
+            self.send(delivery)
+        except Exception:  # Redis blinked: the lease lapses and the delivery is sent again
+            log.exception("delivery %s: send failed", delivery.id)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._by_target[delivery.target] -= 1
+                if self._by_target[delivery.target] <= 0:
+                    del self._by_target[delivery.target]
+
+    def send(self, delivery: Delivery) -> None:
+        """One attempt: sign, post, log, and decide what comes next."""
+        now = time.time()
+        sub = self.res.subscriptions.get(delivery.subscription_id) if delivery.subscription_id else None
+        if delivery.subscription_id and (sub is None or not sub.enabled):
+            reason = "subscription deleted" if sub is None else f"subscription disabled: {sub.disabled_reason}"
+            self.res.deliveries.record(delivery, {"at": _iso(now), "error": reason}, "dead", None)
+            return
+        if sub:
+            secret_list = live_secrets(
+                {"secret": sub.secret, "previous_secret": sub.previous_secret, "previous_expires": sub.previous_expires}, now
+            )
+        else:
+            secret_list = self.res.subscriptions.signing_secrets(delivery.key_id, now)
+        timestamp = int(now)
+        body = delivery.body.encode()
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": delivery.event_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(secret_list, delivery.event_id, timestamp, body),
+        }
+        attempt: dict = {"at": _iso(now), "status_code": None, "latency_ms": None, "response_body": None, "error": None}
+        retry_after = None
+        started = time.perf_counter()
+        try:
+            timeout = (outbound.TIMEOUT[0], self.settings.webhook_timeout)
+            with self.http.post(
+                delivery.url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+            ) as answer:
+                attempt["status_code"] = answer.status_code
+                attempt["response_body"] = answer.raw.read(RESPONSE_KEPT, decode_content=True).decode("utf-8", "replace")
+                retry_after = parse_retry_after(answer.headers.get("Retry-After"))
+        except InvalidIPAddress:
+            attempt["error"] = "refused: the URL resolves to a private, loopback or reserved address"
+        except requests.RequestException as error:
+            attempt["error"] = f"{type(error).__name__}: {str(error)[:300]}"
+        attempt["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        self._conclude(delivery, sub, attempt, retry_after, now)
+
+    def _conclude(
+        self, delivery: Delivery, sub: Subscription | None, attempt: dict, retry_after: float | None, now: float
+    ) -> None:
+        code = attempt["status_code"]
+        deliveries, subscriptions = self.res.deliveries, self.res.subscriptions
+        if code is not None and 200 <= code < 300:
+            deliveries.record(delivery, attempt, "delivered", None)
+            if sub:
+                subscriptions.record_success(sub.id, now)
+            return
+        if code == 410:
+            deliveries.record(delivery, attempt, "failed", None)
+            if sub:
+                subscriptions.disable(sub.id, f"The receiver answered 410 Gone at {_iso(now)}")
+                log.warning("subscription %s disabled: receiver answered 410", sub.id)
+            return
+        schedule = self.settings.webhook_retry_schedule
+        attempt_number = delivery.attempts + 1
+        if attempt_number >= len(schedule):
+            deliveries.record(delivery, attempt, "dead", None)
+        else:
+            delay = schedule[attempt_number] * random.uniform(0.8, 1.2)
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, 24 * 3600))
+            deliveries.record(delivery, attempt, "pending", now + delay)
+        if sub:
+            since = subscriptions.record_failure(sub.id, now)
+            if now - since > self.settings.webhook_disable_after:
+                subscriptions.disable(sub.id, f"No successful delivery since {_iso(since)}")
+                log.warning("subscription %s disabled: failing since %s", sub.id, _iso(since))
