@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -182,20 +183,21 @@ def event_body(event_type: str, data: dict) -> str:
     return json.dumps({"type": event_type, "timestamp": timestamp, "data": data}, separators=(",", ":"))
 
 
-def job_event(event_type: str, job: Job) -> list[str]:
+def job_event(event_type: str, job: Job, data: dict) -> list[str]:
     """A job event as stream field/value pairs; its id is the webhook-id of every delivery."""
     return [
         "id", "msg_" + uuid.uuid4().hex, "type", event_type, "key_id", job.key_id, "job_id", job.id,
-        "surface", job.surface, "webhook_url", job.webhook_url or "", "body", event_body(event_type, job.to_api()),
+        "surface", job.surface, "webhook_url", job.webhook_url or "", "body", event_body(event_type, data),
     ]  # fmt: skip
 
 
 class JobStore:
     """Every read and write of jobs, on one Redis connection."""
 
-    def __init__(self, conn: redis.Redis, result_ttl: int):
+    def __init__(self, conn: redis.Redis, result_ttl: int, event_data: Callable[[dict], dict] | None = None):
         self.conn = conn
         self.result_ttl = result_ttl
+        self.event_data = event_data or (lambda data: data)  # e.g. link large files instead of inlining
         self._transition = conn.register_script(_TRANSITION)
         self.pending = LeasedSet(conn, PENDING)
         self._create = conn.register_script(_CREATE)
@@ -268,7 +270,8 @@ class JobStore:
         event = None
         if to in EVENT_TYPES:
             changed = {k: v for k, v in fields.items() if k in Job.__dataclass_fields__ and k != "callback"}
-            event = job_event(EVENT_TYPES[to], replace(job, status=to, **changed))
+            after = replace(job, status=to, **changed)
+            event = job_event(EVENT_TYPES[to], after, self.event_data(after.to_api()))
         return self._compare_and_set(job.id, to, allowed, event, fields)
 
     def update(self, job_id: str, only_if: tuple[JobStatus, ...] = UNFINISHED, **fields) -> Transition:

@@ -14,6 +14,7 @@ from rq import Queue
 from integration.callbacks import CallbackTokens
 from integration.config import Settings
 from integration.deliveries import DeliveryStore
+from integration.downloads import DownloadLinks
 from integration.jobs import JobStore
 from integration.redis_connection import connect, resolve_url
 from integration.runpod import RunPodClient
@@ -37,8 +38,12 @@ class Resources:
         return connect(self.redis_url)
 
     @cached_property
+    def links(self) -> DownloadLinks:
+        return DownloadLinks(self.settings.secret_key, self.settings.result_ttl, self.settings.public_base_url)
+
+    @cached_property
     def jobs(self) -> JobStore:
-        return JobStore(self.redis, self.settings.result_ttl)
+        return JobStore(self.redis, self.settings.result_ttl, event_data=self.links.linked)
 
     @cached_property
     def subscriptions(self) -> SubscriptionStore:

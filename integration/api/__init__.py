@@ -29,7 +29,7 @@ def json_body() -> dict:
 
 def init_app(app: Flask) -> None:
     """Give every request an id (the client's `X-Request-Id` when sane) and mount the routes."""
-    from integration.api import callbacks, enqueue, health, jobs, webhooks
+    from integration.api import callbacks, downloads, enqueue, health, jobs, webhooks
 
     @app.before_request
     def _request_id():
@@ -46,3 +46,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(jobs.bp, url_prefix="/v1")
     app.register_blueprint(webhooks.bp, url_prefix="/v1")
     app.register_blueprint(callbacks.bp)
+    app.register_blueprint(downloads.bp)
+    app.register_blueprint(downloads.keyed, url_prefix="/v1")
