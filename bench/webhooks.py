@@ -1,0 +1,168 @@
+"""Benchmark webhook delivery on this machine and print the figures.
+
+    python bench/webhooks.py [--events 1000] [--subscriptions 10] [--jobs 1000] [--rate 200]
+
+Starts the Procfile's `web` and one `worker` on an embedded Redis, the RunPod emulator,
+and a fast receiver on loopback (bench/receiver.py, its own process), then measures:
+
+1. deliveries per second that one worker process sustains: `--events` job events are
+   appended to the event stream at once, each fanned out to `--subscriptions`
+   subscriptions, and the receiver counts arrivals;
+2. the delay from a job's completion (the `finished` time the worker records) to its
+   `job.completed` webhook arriving, p50 and p99, for `--jobs` real jobs enqueued at
+   `--rate` per second through the whole pipeline (callbacks on).
+
+Nothing here asserts: it prints what it saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import ROOT, free_port, procfile_command, start, stop, wait_http  # noqa: E402
+from integration.auth import lookup  # noqa: E402
+from integration.jobs import EVENTS, Job, JobStatus, job_event  # noqa: E402
+from integration.redis_connection import ensure_embedded, stop_embedded  # noqa: E402
+
+
+def arrivals(path: Path) -> list[tuple[float, str, str, str]]:
+    rows = []
+    for line in path.read_text().splitlines():
+        parts = line.split(" ")
+        if len(parts) == 4:
+            rows.append((float(parts[0]), parts[1], parts[2], parts[3]))
+    return rows
+
+
+def wait_count(receiver_url: str, wanted: int, timeout: float) -> float:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if int(requests.get(f"{receiver_url}/count", timeout=5).text) >= wanted:
+            return time.time()
+        time.sleep(0.05)
+    raise SystemExit(f"receiver got fewer than {wanted} deliveries in {timeout}s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--subscriptions", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=200.0, help="jobs enqueued per second in scenario 2")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="podrelay-webhooks-"))
+    redis_url = ensure_embedded(str(workdir / "redis"))
+    conn = redis.Redis.from_url(redis_url)
+    emulator_port, web_port, receiver_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "RUNPOD_API_BASE": f"http://127.0.0.1:{emulator_port}/v2",
+        "RUNPOD_API_KEY": "bench",
+        "RUNPOD_ENDPOINT_CHAT": "bench-chat",
+        "SECRET_KEY": "bench-secret",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}",
+        "PORT": str(web_port),
+        "WEBHOOK_ALLOW_PRIVATE": "1",  # the receiver is on loopback
+        "RUNPOD_RUN_BUDGET": "100000",  # let submissions keep up with --rate
+        "LOG_LEVEL": "WARNING",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+    python = shlex.quote(sys.executable)
+    processes = [
+        start(f"{python} -m flask --app app emulator --port {emulator_port} --run-time 0.5", env, workdir / "emulator.log"),
+        start(f"{python} bench/receiver.py {receiver_port} {workdir / 'arrivals.log'}", env, workdir / "receiver.out"),
+        start(procfile_command("web"), env, workdir / "web.log"),
+    ]
+    receiver_url = f"http://127.0.0.1:{receiver_port}"
+    try:
+        wait_http(f"http://127.0.0.1:{emulator_port}/_emulator/stats")
+        wait_http(f"{receiver_url}/count")
+        wait_http(f"http://127.0.0.1:{web_port}/healthz")
+        key = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "app", "keys", "create", "bench"],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        ).stdout.strip().splitlines()[-1]  # fmt: skip
+        api = requests.Session()
+        api.headers["Authorization"] = f"Bearer {key}"
+        base = f"http://127.0.0.1:{web_port}/v1"
+        key_id = lookup(conn, key)
+        subs = [
+            api.post(f"{base}/webhooks", json={"url": f"{receiver_url}/s{i}"}, timeout=5).json()["id"]
+            for i in range(args.subscriptions)
+        ]
+
+        # 1. Throughput: events appended at once (as job transitions append them), fanned out.
+        job = Job(
+            id="bench", key_id=key_id, surface="chat", model="m", endpoint_id="e", status=JobStatus.COMPLETED, created=time.time()
+        )
+        pipe = conn.pipeline(transaction=False)
+        for _ in range(args.events):
+            fields = job_event("job.completed", job, job.to_api())
+            pipe.xadd(EVENTS, dict(zip(fields[::2], fields[1::2], strict=True)))
+        pipe.execute()
+        total = args.events * args.subscriptions
+        worker = start(procfile_command("worker"), env, workdir / "worker.log")
+        started = time.time()
+        wait_count(receiver_url, total, timeout=600)
+        first = min(t for t, *_ in arrivals(workdir / "arrivals.log"))
+        last = max(t for t, *_ in arrivals(workdir / "arrivals.log"))
+        print(f"podrelay webhook benchmark on {os.cpu_count()} cores; logs in {workdir}")
+        print(f"\n1. {args.events} events x {args.subscriptions} subscriptions = {total} deliveries, one worker process")
+        print(f"   worker start to last arrival: {time.time() - started:.1f} s")
+        print(f"   first to last arrival: {last - first:.1f} s -> {total / (last - first):.0f} deliveries/s")
+
+        # 2. Latency: real jobs, completion -> webhook arrival.
+        for sub_id in subs:
+            api.delete(f"{base}/webhooks/{sub_id}", timeout=5)
+        before = len(arrivals(workdir / "arrivals.log"))
+        ids = []
+        body = {"messages": [{"role": "user", "content": "hi"}], "webhook_url": f"{receiver_url}/job"}
+        pace = time.time()
+        for _ in range(args.jobs):
+            ids.append(api.post(f"{base}/chat/completions", json=body, timeout=10).json()["id"])
+            pace += 1 / args.rate
+            time.sleep(max(0.0, pace - time.time()))
+        enqueue_seconds = time.time() - (pace - args.jobs / args.rate)
+        wait_count(receiver_url, before + args.jobs, timeout=600)
+        arrived = {job_id: t for t, _, kind, job_id in arrivals(workdir / "arrivals.log")[before:] if kind == "job.completed"}
+        pipe = conn.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(f"pr:job:{job_id}", "finished")
+        finished = dict(zip(ids, (float(f) for f in pipe.execute()), strict=True))
+        delays = [(arrived[j] - finished[j]) * 1000 for j in ids if j in arrived]
+        completions = sorted(finished.values())
+        rate = len(completions) / max(completions[-1] - completions[0], 1e-9)
+        print(f"\n2. {args.jobs} chat jobs enqueued over {enqueue_seconds:.1f} s, each with a webhook_url; callbacks on")
+        print(f"   completions per second (first to last finish): {rate:.0f}")
+        print(
+            f"   completion -> webhook arrival: p50 {statistics.median(delays):.1f} ms, p99 {percentile(delays, 0.99):.1f} ms, max {max(delays):.1f} ms"
+        )
+        stop(worker)
+    finally:
+        for process in processes:
+            stop(process)
+        stop_embedded(str(workdir / "redis"))
+
+
+if __name__ == "__main__":
+    main()
