@@ -111,11 +111,18 @@ class DeliveryStore:
 
     def create(self, delivery: Delivery) -> bool:
         """Store and schedule a delivery at once; False when it already existed."""
-        fields = {k: v for k, v in delivery.__dict__.items() if v not in ("", None)}
-        args = [delivery.id, delivery.created, *[x for pair in fields.items() for x in pair]]
-        sub_index = SUB_DELIVERIES.format(delivery.subscription_id) if delivery.subscription_id else ""
-        keys = [DELIVERY.format(delivery.id), DUE, KEY_DELIVERIES.format(delivery.key_id), sub_index]
-        return self._create(keys=keys, args=args) == 1
+        return self.create_many([delivery]) == 1
+
+    def create_many(self, deliveries: list[Delivery]) -> int:
+        """Store and schedule deliveries in one round trip; how many were new."""
+        pipe = self.conn.pipeline(transaction=False)
+        for delivery in deliveries:
+            fields = {k: v for k, v in delivery.__dict__.items() if v not in ("", None)}
+            args = [delivery.id, delivery.created, *[x for pair in fields.items() for x in pair]]
+            sub_index = SUB_DELIVERIES.format(delivery.subscription_id) if delivery.subscription_id else ""
+            keys = [DELIVERY.format(delivery.id), DUE, KEY_DELIVERIES.format(delivery.key_id), sub_index]
+            self._create(keys=keys, args=args, client=pipe)
+        return sum(pipe.execute()) if deliveries else 0
 
     def get(self, delivery_id: str) -> Delivery | None:
         data = self.conn.hgetall(DELIVERY.format(delivery_id)) if len(delivery_id) <= 64 else None

@@ -115,9 +115,11 @@ class Courier:
         if not entries:
             return 0
         subscriptions: dict[str, list[Subscription]] = {}
+        deliveries: list[Delivery] = []
         for _, fields in entries:
             if fields:  # a claimed entry may have been deleted meanwhile
-                self._fan_out({k.decode(): v.decode() for k, v in fields.items()}, subscriptions)
+                deliveries += self._fan_out({k.decode(): v.decode() for k, v in fields.items()}, subscriptions)
+        self.res.deliveries.create_many(deliveries)
         ids = [entry_id for entry_id, _ in entries]
         pipe = self.res.redis.pipeline()
         pipe.xack(EVENTS, GROUP, *ids)
@@ -125,7 +127,7 @@ class Courier:
         pipe.execute()
         return len(entries)
 
-    def _fan_out(self, event: dict, cache: dict[str, list[Subscription]]) -> None:
+    def _fan_out(self, event: dict, cache: dict[str, list[Subscription]]) -> list[Delivery]:
         targets: list[tuple[str, str]] = []
         if event.get("only"):
             sub = self.res.subscriptions.get(event["only"])
@@ -138,19 +140,19 @@ class Courier:
                 cache[event["key_id"]] = self.res.subscriptions.for_key(event["key_id"])
             targets += [(s.id, s.url) for s in cache[event["key_id"]] if s.wants(event["type"], event.get("surface", ""))]
         now = time.time()
-        for sub_id, url in targets:
-            self.res.deliveries.create(
-                Delivery(
-                    id=delivery_id(event["id"], sub_id or url),
-                    event_id=event["id"],
-                    event_type=event["type"],
-                    key_id=event["key_id"],
-                    url=url,
-                    body=event["body"],
-                    subscription_id=sub_id,
-                    created=now,
-                )
+        return [
+            Delivery(
+                id=delivery_id(event["id"], sub_id or url),
+                event_id=event["id"],
+                event_type=event["type"],
+                key_id=event["key_id"],
+                url=url,
+                body=event["body"],
+                subscription_id=sub_id,
+                created=now,
             )
+            for sub_id, url in targets
+        ]
 
     # -- send --------------------------------------------------------------------------
 
@@ -236,7 +238,7 @@ class Courier:
         deliveries, subscriptions = self.res.deliveries, self.res.subscriptions
         if code is not None and 200 <= code < 300:
             deliveries.record(delivery, attempt, "delivered", None)
-            if sub:
+            if sub and (sub.failing_since or now - sub.last_success > 60):  # a write per state change, not per delivery
                 subscriptions.record_success(sub.id, now)
             return
         if code == 410:
