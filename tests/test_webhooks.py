@@ -270,3 +270,30 @@ def test_delivery_time_check_refuses_a_target_that_resolves_private(redis_url, e
 def test_bad_subscription_bodies_are_400(client, auth, body, param):
     answer = client.post("/v1/webhooks", json=body, headers=auth)
     assert answer.status_code == 400 and answer.get_json()["error"]["param"] == param
+
+
+def test_a_subscription_failing_too_long_is_disabled_with_the_reason(make_stack, receivers):
+    stack = make_stack(webhook_disable_after=1.0, webhook_retry_schedule=(0, 0.6, 0.6, 0.6, 0.6))
+    endpoint = receivers(plan=[500] * 10)
+    sub = subscribe(stack, endpoint.url)
+    stack.wait_final([stack.enqueue("/embeddings", {"input": "x"})["id"]])
+    state = wait_until(
+        lambda: (s := stack.http.get(f"{stack.base_url}/v1/webhooks/{sub['id']}").json())["status"] == "disabled" and s
+    )
+    assert state["disabled_reason"].startswith("No successful delivery since")
+    assert state["failing_since"] is not None
+
+
+def test_a_slow_receiver_does_not_hold_up_the_others(make_stack, receivers):
+    stack = make_stack(webhook_concurrency=8, webhook_concurrency_per_endpoint=2)
+    slow = receivers(plan=[(204, {}, 5.0)] * 20)
+    fast = receivers()
+    subscribe(stack, slow.url)
+    subscribe(stack, fast.url)
+    ids = [stack.enqueue("/embeddings", {"input": str(n)})["id"] for n in range(10)]
+    stack.wait_final(ids)
+    started = time.time()
+    fast.wait_for(10, timeout=10)
+    # With 8 senders and no bound per endpoint, the slow one would take them all for 5 s.
+    assert time.time() - started < 2.5
+    assert len(slow.requests) <= 2  # at most 2 at a time, 5 s each
