@@ -29,6 +29,7 @@ KEY_JOBS = "pr:jobs:{}"  # per API key, scored by creation time: listing
 PENDING = "pr:pending"  # every unfinished job, scored by when it is next due
 WAKE = "pr:tracker:wake"  # pushed to when a job becomes due now (a callback arrived)
 EVENTS = "pr:events"  # stream of job events, read by the webhook dispatcher
+CHANGED = "pr:changed:{}"  # pub/sub channel per job: a message on every status change
 
 
 class JobStatus(StrEnum):
@@ -139,7 +140,7 @@ class Job:
 
 
 # Compare-and-set: change status (and fields) only from one of the allowed statuses.
-# KEYS: job hash, pending set, event stream. ARGV: new status ('' keeps it), allowed
+# KEYS: job hash, pending set, event stream, change channel. ARGV: new status ('' keeps it), allowed
 # statuses (comma list), ttl seconds (0: none), '1' to drop from pending, the event as
 # a JSON list of stream field/value pairs ('' for none), then hash field/value pairs.
 # Returns {1, previous status} when applied, {0, current status} when not, {-1} if gone.
@@ -154,6 +155,7 @@ if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 if ARGV[4] == '1' then redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[1], 'id')) end
 if ARGV[5] ~= '' then redis.call('XADD', KEYS[3], '*', unpack(cjson.decode(ARGV[5]))) end
+if ARGV[1] ~= '' then redis.call('PUBLISH', KEYS[4], ARGV[1]) end
 return {1, cur}
 """
 
@@ -291,7 +293,7 @@ class JobStore:
             if isinstance(value, (dict, list)):
                 value = json.dumps(value, separators=(",", ":"))
             args += [name, "" if value is None else value]
-        applied, previous = self._transition(keys=[JOB.format(job_id), PENDING, EVENTS], args=args)
+        applied, previous = self._transition(keys=[JOB.format(job_id), PENDING, EVENTS, CHANGED.format(job_id)], args=args)
         return Transition(applied == 1, JobStatus(previous.decode()) if previous else None)
 
     def set_runpod_id(self, job_id: str, runpod_id: str) -> None:

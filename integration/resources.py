@@ -19,6 +19,7 @@ from integration.jobs import JobStore
 from integration.redis_connection import connect, resolve_url
 from integration.runpod import RunPodClient
 from integration.subscriptions import SubscriptionStore
+from integration.waiting import JobWaiter
 
 QUEUE_NAME = "podrelay"
 
@@ -52,6 +53,10 @@ class Resources:
     @cached_property
     def deliveries(self) -> DeliveryStore:
         return DeliveryStore(self.redis, self.settings.result_ttl)
+
+    @cached_property
+    def waiter(self) -> JobWaiter:
+        return JobWaiter(self.redis)
 
     @cached_property
     def queue(self) -> Queue:

@@ -2,6 +2,8 @@
 
 One route per registry entry. Accepting never waits for RunPod: the job is written to
 Redis, due at once in the pending set, in one round trip, and a worker does the rest.
+With `Prefer: wait[=N]` (RFC 7240) the answer is held until the job ends (200 with the
+job) or N seconds pass (the usual 202); waiting holds no worker and polls nothing.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 import time
 import uuid
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify, request
 
 from integration import schemas, surfaces
 from integration.api import json_body
 from integration.auth import require_api_key
 from integration.jobs import Job, JobStatus
 from integration.outbound import check_target
+from integration.waiting import preferred_wait
 
 bp = Blueprint("enqueue", __name__)
 bp.before_request(require_api_key)
@@ -56,9 +59,24 @@ def _enqueue(surface: surfaces.Surface):
         request_id=g.request_id,
     )
     resources.jobs.create(job)
+    wait = preferred_wait(request.headers.get("Prefer"), resources.settings.prefer_wait_max)
+    if wait:
+        current: list[Job | None] = [None]
+
+        def finished() -> bool:
+            current[0] = resources.jobs.get(job.id)
+            return current[0] is None or current[0].status.final
+
+        if resources.waiter.wait(job.id, wait, finished) and current[0] is not None:
+            response = jsonify(current[0].to_api())
+            response.headers["Preference-Applied"] = f"wait={wait:g}"
+            response.headers["Location"] = f"/v1/jobs/{job.id}"
+            return response
     response = jsonify(enqueue_answer(job, surface))
     response.status_code = 202
     response.headers["Location"] = f"/v1/jobs/{job.id}"
+    if wait:
+        response.headers["Preference-Applied"] = f"wait={wait:g}"
     return response
 
 
