@@ -49,8 +49,9 @@ def make_output(job_input: dict):
         return [
             {"choices": [{"tokens": [text]}], "usage": {"input": len(str(job_input["messages"])) // 4, "output": len(text) // 4}}
         ]
-    if "audio" in job_input:
-        text = f"Transcript of {job_input['audio']}"
+    if "audio" in job_input or "audio_base64" in job_input:
+        source = job_input.get("audio") or f"{len(base64.b64decode(job_input['audio_base64']))} uploaded bytes"
+        text = f"Transcript of {source}"
         segments = [{"id": 0, "seek": 0, "start": 0.0, "end": 2.5, "text": " " + text}]
         return {
             "segments": segments,

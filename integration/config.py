@@ -60,6 +60,7 @@ class Settings:
     # How long a worker holds a job it is working on (and a submission lock): longer than
     # any one RunPod call. When a worker dies, its jobs resume after this.
     prefer_wait_max: float = 60.0  # the longest `Prefer: wait` honoured, seconds
+    openai_wait_max: float = 300.0  # how long an OpenAI-mode request is held for its job
     lease_seconds: float = 60.0
     retry_base: float = 1.0  # RunPod unavailable: wait base * 2^attempt (capped at 10 min)
     tracker_concurrency: int = 32
@@ -104,6 +105,7 @@ class Settings:
             poll_max_interval=_float(env, "POLL_MAX_INTERVAL", 30.0),
             callback_poll_after=_float(env, "CALLBACK_POLL_AFTER", 120.0),
             prefer_wait_max=_float(env, "PREFER_WAIT_MAX", 60.0),
+            openai_wait_max=_float(env, "OPENAI_WAIT_MAX", 300.0),
             lease_seconds=_float(env, "LEASE_SECONDS", 60.0),
             retry_base=_float(env, "RUNPOD_RETRY_BASE", 1.0),
             tracker_concurrency=_int(env, "TRACKER_CONCURRENCY", 32),

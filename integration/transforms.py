@@ -8,6 +8,7 @@ objects on the way out, so clients see one shape whatever worker ran the job.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 
@@ -143,6 +144,14 @@ def transcription_input(request: dict, model: str) -> dict:
     if "prompt" in request:
         job_input["initial_prompt"] = request["prompt"]
     job_input.update(_extras(request, {"audioUrl", "language", "prompt", "response_format"}))
+    return job_input
+
+
+def transcription_file_input(audio: bytes, request: dict, model: str) -> dict:
+    """An uploaded file (OpenAI's multipart form), sent inline as worker-faster_whisper allows."""
+    job_input = transcription_input({**request, "audioUrl": ""}, model)
+    del job_input["audio"]
+    job_input["audio_base64"] = base64.b64encode(audio).decode()
     return job_input
 
 

@@ -38,13 +38,12 @@ def enqueue_answer(job: Job, surface: surfaces.Surface) -> dict:
     }
 
 
-def _enqueue(surface: surfaces.Surface):
+def accept(surface: surfaces.Surface, request_data: dict, job_input: dict | None = None) -> Job:
+    """Store a job for a validated request (the route's work, shared by every mode)."""
     resources = current_app.extensions["podrelay"]
-    request_data = schemas.load(surface.schema, json_body())
     model, endpoint_id = surface.resolve(request_data, resources.settings)
     if "webhook_url" in request_data:
         check_target(request_data["webhook_url"], resources.settings.webhook_allow_private, "webhook_url")
-    now = time.time()
     job = Job(
         id=str(uuid.uuid4()),
         key_id=g.key_id,
@@ -52,28 +51,38 @@ def _enqueue(surface: surfaces.Surface):
         model=model,
         endpoint_id=endpoint_id,
         status=JobStatus.QUEUED,
-        created=now,
-        input=surface.to_input(request_data, model),
+        created=time.time(),
+        input=job_input if job_input is not None else surface.to_input(request_data, model),
         webhook_url=request_data.get("webhook_url"),
         policy=request_data.get("policy"),
         request_id=g.request_id,
     )
     resources.jobs.create(job)
-    wait = preferred_wait(request.headers.get("Prefer"), resources.settings.prefer_wait_max)
-    if wait:
-        current: list[Job | None] = [None]
+    return job
 
-        def finished() -> bool:
-            current[0] = resources.jobs.get(job.id)
-            return current[0] is None or current[0].status.final
 
-        if resources.waiter.wait(job.id, wait, finished) and current[0] is not None:
-            response = jsonify(current[0].to_api())
-            response.headers["Preference-Applied"] = f"wait={wait:g}"
-            response.headers["Location"] = f"/v1/jobs/{job.id}"
-            return response
-    response = jsonify(enqueue_answer(job, surface))
-    response.status_code = 202
+def wait_for_end(job_id: str, seconds: float) -> Job | None:
+    """The job once final, if that happens within `seconds`; else None."""
+    resources = current_app.extensions["podrelay"]
+    current: list[Job | None] = [None]
+
+    def finished() -> bool:
+        current[0] = resources.jobs.get(job_id)
+        return current[0] is None or current[0].status.final
+
+    return current[0] if resources.waiter.wait(job_id, seconds, finished) else None
+
+
+def _enqueue(surface: surfaces.Surface):
+    settings = current_app.extensions["podrelay"].settings
+    job = accept(surface, schemas.load(surface.schema, json_body()))
+    wait = preferred_wait(request.headers.get("Prefer"), settings.prefer_wait_max)
+    finished = wait_for_end(job.id, wait) if wait else None
+    if finished is not None:
+        response = jsonify(finished.to_api())
+    else:
+        response = jsonify(enqueue_answer(job, surface))
+        response.status_code = 202
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if wait:
         response.headers["Preference-Applied"] = f"wait={wait:g}"

@@ -1,0 +1,116 @@
+"""OpenAI-compatible mode under `/openai/v1`: the same pipeline, answered in OpenAI's shapes.
+
+Code written for the official `openai` SDK works by changing `base_url`: chat
+completions, embeddings, image generations, audio transcriptions (multipart upload),
+models. Each request is still a tracked job (`GET /v1/jobs`). The request is held until
+the job ends (up to `OPENAI_WAIT_MAX`); a job that failed answers 502, one still running
+answers 504 naming the job, both with `x-should-retry: false` so the SDK does not send
+the request again and start a second GPU job.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import Schema, fields, validate
+
+from integration import schemas, surfaces, transforms
+from integration.api import json_body
+from integration.api.enqueue import accept, wait_for_end
+from integration.auth import require_api_key
+from integration.errors import ApiError
+from integration.jobs import Job, JobStatus
+
+bp = Blueprint("openai", __name__)
+bp.before_request(require_api_key)
+
+UPLOAD_MAX_BYTES = 25 * 1024 * 1024  # OpenAI's own limit for audio files
+
+
+class TranscriptionFormSchema(Schema):
+    """OpenAI's multipart fields (the file itself is checked apart)."""
+
+    model = fields.String(validate=validate.Length(min=1, max=200))
+    language = fields.String(validate=validate.Length(min=2, max=35))
+    prompt = fields.String(validate=validate.Length(min=1, max=100_000))
+    response_format = fields.String(validate=validate.OneOf(["json", "text", "srt", "verbose_json", "vtt"]))
+    temperature = fields.Float(validate=validate.Range(min=0, max=1))
+
+
+_form_schema = TranscriptionFormSchema()
+
+
+def _finished(job: Job) -> Job:
+    """Wait for the job; raise OpenAI-style errors when it failed or is still running."""
+    cap = current_app.extensions["podrelay"].settings.openai_wait_max
+    done = wait_for_end(job.id, cap)
+    no_retry = {"x-should-retry": "false"}
+    if done is None:
+        raise ApiError(504, "timeout", f"Job {job.id} is still running; follow it at /v1/jobs/{job.id}", headers=no_retry)
+    if done.status != JobStatus.COMPLETED:
+        message = (done.error or {}).get("message") or f"Job ended {done.status.value}"
+        raise ApiError(502, "provider_error", f"Upstream provider returned error: {message}", headers=no_retry)
+    return done
+
+
+def _run(surface_name: str, request_data: dict, job_input: dict | None = None) -> Job:
+    return _finished(accept(surfaces.get(surface_name), request_data, job_input))
+
+
+@bp.post("/chat/completions")
+def chat_completions():
+    data = schemas.load(surfaces.get("chat").schema, json_body())
+    if data.get("stream"):
+        raise ApiError(400, "unsupported_parameter", "stream: true is not supported yet in OpenAI mode", param="stream")
+    return jsonify(_run("chat", data).result)
+
+
+@bp.post("/embeddings")
+def embeddings():
+    return jsonify(_run("embeddings", schemas.load(surfaces.get("embeddings").schema, json_body())).result)
+
+
+@bp.post("/images/generations")
+def image_generations():
+    data = schemas.load(surfaces.get("images").schema, json_body())
+    job = _run("images", data)
+    if data.get("response_format") != "url":
+        return jsonify(job.result)
+    links = current_app.extensions["podrelay"].links
+    items = [{"url": links.url(job.id, n)} if "b64_json" in item else item for n, item in enumerate(job.result["data"])]
+    return jsonify({**job.result, "data": items})
+
+
+@bp.post("/audio/transcriptions")
+def audio_transcriptions():
+    request.max_content_length = UPLOAD_MAX_BYTES
+    upload = request.files.get("file")
+    if upload is None:
+        raise ApiError(400, "validation_error", "Missing 'file': send the audio as multipart/form-data", param="file")
+    audio = upload.read()
+    if not audio:
+        raise ApiError(400, "validation_error", "'file' is empty", param="file")
+    data = schemas.load(_form_schema, request.form.to_dict())
+    surface = surfaces.get("transcribe")
+    model, _ = surface.resolve(data, current_app.extensions["podrelay"].settings)
+    result = _run("transcribe", data, transforms.transcription_file_input(audio, data, model)).result
+    response_format = data.get("response_format", "json")
+    if response_format in ("text", "srt", "vtt"):
+        return Response(result["text"], mimetype="text/plain")
+    if response_format == "verbose_json":
+        segments = result.get("segments") or []
+        duration = max((float(s.get("end", 0)) for s in segments), default=0.0)
+        return jsonify({"task": "transcribe", "language": result.get("language"), "duration": duration, **result})
+    return jsonify({"text": result["text"]})
+
+
+@bp.get("/models")
+def models():
+    created = int(time.time())
+    data = [
+        {"id": model, "object": "model", "created": created, "owned_by": "podrelay", "surface": surface.name}
+        for surface in surfaces.SURFACES.values()
+        for model in surface.models
+    ]
+    return jsonify({"object": "list", "data": data})
