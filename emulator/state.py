@@ -93,6 +93,7 @@ class EmulatedJob:
     error: str | None = None
     forget: bool = False
     retries: int = 0
+    streamed: int = 0  # pieces already handed out by /stream
     controls: dict = field(default_factory=dict)
 
     def payload(self) -> dict:
@@ -235,15 +236,21 @@ class Emulator:
         }
 
     def stream_chunks(self, job: EmulatedJob) -> list[dict]:
-        """The output in pieces, as much as has been produced so far."""
-        if "messages" not in job.input or not isinstance(job.output, list):
-            return [{"output": job.output}] if job.status == "COMPLETED" else []
-        words = "".join(job.output[0]["choices"][0]["tokens"]).split(" ")
-        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
-        if job.status != "COMPLETED":
-            done = max(0.0, min(1.0, (time.time() - job.start_at) / max(job.finish_at - job.start_at, 1e-6)))
-            pieces = pieces[: int(len(pieces) * done)]
-        return [{"output": {"choices": [{"tokens": [p]}]}} for p in pieces]
+        """The output produced since the last call, in pieces (RunPod's /stream hands each out once)."""
+        with self._lock:
+            if "messages" not in job.input:
+                pieces = [job.output] if job.status == "COMPLETED" else []
+            else:
+                output = job.output if isinstance(job.output, list) else make_output(job.input)
+                words = "".join(output[0]["choices"][0]["tokens"]).split(" ")
+                pieces = [{"choices": [{"tokens": [w if i == 0 else " " + w]}]} for i, w in enumerate(words)]
+                if job.status in ("IN_QUEUE", "IN_PROGRESS"):
+                    done = max(0.0, min(1.0, (time.time() - job.start_at) / max(job.finish_at - job.start_at, 1e-6)))
+                    pieces = pieces[: int(len(pieces) * done)] if job.status == "IN_PROGRESS" else []
+                elif job.status != "COMPLETED":
+                    pieces = pieces[: job.streamed]
+            new, job.streamed = pieces[job.streamed :], max(job.streamed, len(pieces))
+        return [{"output": piece} for piece in new]
 
     # -- the clock ------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ PENDING = "pr:pending"  # every unfinished job, scored by when it is next due
 WAKE = "pr:tracker:wake"  # pushed to when a job becomes due now (a callback arrived)
 EVENTS = "pr:events"  # stream of job events, read by the webhook dispatcher
 CHANGED = "pr:changed:{}"  # pub/sub channel per job: a message on every status change
+CHUNKS = "pr:chunks:{}"  # per streaming job: its output pieces, in order
 
 
 class JobStatus(StrEnum):
@@ -85,6 +86,11 @@ class Job:
     submit_attempts: int = 0
     polls: int = 0
     request_id: str | None = None
+
+    @property
+    def streaming(self) -> bool:
+        """A chat job whose output is relayed piece by piece (RunPod's /stream)."""
+        return self.surface == "chat" and bool(self.input.get("stream"))
 
     def to_redis(self) -> dict:
         """The hash fields: JSON for structures, nothing for None."""
@@ -295,6 +301,20 @@ class JobStore:
             args += [name, "" if value is None else value]
         applied, previous = self._transition(keys=[JOB.format(job_id), PENDING, EVENTS, CHANGED.format(job_id)], args=args)
         return Transition(applied == 1, JobStatus(previous.decode()) if previous else None)
+
+    def append_chunks(self, job_id: str, texts: list[str]) -> None:
+        """Keep streamed output pieces (kept as long as results are)."""
+        if texts:
+            pipe = self.conn.pipeline(transaction=False)
+            for text in texts:
+                pipe.xadd(CHUNKS.format(job_id), {"text": text}, maxlen=100_000, approximate=True)
+            pipe.expire(CHUNKS.format(job_id), self.result_ttl)
+            pipe.execute()
+
+    def read_chunks(self, job_id: str, after: str, block_ms: int) -> list[tuple[str, str]]:
+        """Pieces after stream id `after`, waiting up to `block_ms` for the first."""
+        answer = self.conn.xread({CHUNKS.format(job_id): after}, count=500, block=block_ms)
+        return [(entry_id.decode(), fields[b"text"].decode()) for _, entries in answer or [] for entry_id, fields in entries]
 
     def set_runpod_id(self, job_id: str, runpod_id: str) -> None:
         """Record the RunPod id even on a job that is already final."""

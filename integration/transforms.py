@@ -82,6 +82,17 @@ def chat_result(output, ctx: ResultContext) -> dict:
     }
 
 
+def chat_chunk_text(chunk) -> str:
+    """The text of one piece of worker-vllm's stream (`{"output": {"choices": [{"tokens"}]}}`)."""
+    output = chunk.get("output") if isinstance(chunk, dict) else chunk
+    if isinstance(output, str):
+        return output
+    try:
+        return _chat_text_and_usage(output)[0]
+    except OutputError:
+        return ""
+
+
 # --- images: worker-sdxl / flux style workers -----------------------------------------
 
 

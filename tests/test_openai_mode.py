@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import openai
 import pytest
@@ -84,3 +85,45 @@ def test_failed_job_raises_a_server_error_the_sdk_does_not_retry(sdk):
     assert raised.value.status_code == 502 and "OOM" in raised.value.message
     after = len(sdk.stack.http.get(f"{sdk.stack.base_url}/v1/jobs").json()["data"])
     assert after == before + 1  # one job, not three
+
+
+def test_streaming_chat_arrives_in_chunks_from_runpods_stream(sdk, emulator):
+    words = " ".join(f"word{n}" for n in range(12))
+    stream = sdk.chat.completions.create(
+        model="Llama3_8B_Instruct",
+        messages=[{"role": "user", "content": words}],
+        stream=True,
+        extra_body={"emulate": {"delay": 1.5}},
+    )
+    chunks, arrivals = [], []
+    for chunk in stream:
+        assert chunk.object == "chat.completion.chunk"
+        chunks.append(chunk)
+        arrivals.append(time.monotonic())
+    content = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert content == f"Echo: {words}"
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    texts = [c for c in chunks if c.choices[0].delta.content]
+    assert len(texts) >= 4  # pieces, not one block at the end
+    assert arrivals[-1] - arrivals[1] > 0.5  # and they came while the job ran
+    stream_reads = sum(n for (op, _), n in emulator.calls.items() if op == "stream")
+    assert stream_reads >= 2
+
+
+def test_streaming_a_failed_job_ends_with_an_error_event(sdk):
+    raw = sdk.stack.http.post(
+        f"{sdk.stack.base_url}/openai/v1/chat/completions",
+        json={
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "emulate": {"outcome": "FAILED", "error": "OOM"},
+        },
+        stream=True,
+        timeout=30,
+    )
+    assert raw.headers["Content-Type"].startswith("text/event-stream")
+    lines = [line for line in raw.iter_lines(decode_unicode=True) if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    assert '"code":"provider_error"' in lines[-2] and "OOM" in lines[-2]

@@ -13,7 +13,13 @@ from integration.config import Settings
 MAX_RETRY_DELAY = 600.0
 
 
-def first_poll_delay(settings: Settings) -> float:
+STREAM_INTERVAL = 0.25  # seconds between /stream reads of a streaming job
+
+
+def first_poll_delay(settings: Settings, streaming: bool = False) -> float:
+    """Seconds from submission to the first look at RunPod."""
+    if streaming:
+        return STREAM_INTERVAL
     if settings.public_base_url:
         return settings.callback_poll_after
     return settings.poll_min_interval

@@ -68,7 +68,7 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
         error=None,
     )
     if outcome.applied:
-        res.jobs.pending.schedule(job.id, now + first_poll_delay(settings))
+        res.jobs.pending.schedule(job.id, now + first_poll_delay(settings, job.streaming))
         return "submitted"
     # Cancelled meanwhile, or already finished by a fast callback: keep the RunPod id.
     res.jobs.set_runpod_id(job.id, runpod_id)

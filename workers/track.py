@@ -20,7 +20,8 @@ from integration.jobs import WAKE, Job, JobStatus
 from integration.outcomes import apply_status, expire
 from integration.resources import Resources
 from integration.runpod import RunPodClient, RunPodNotFound, RunPodUnavailable
-from workers.schedule import next_poll_delay, retry_delay
+from integration.transforms import chat_chunk_text
+from workers.schedule import STREAM_INTERVAL, next_poll_delay, retry_delay
 from workers.submit import submit
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,8 @@ class Tracker:
             else:
                 to_poll.append(job)
         work = [(self._submit, job) for job in self._within_budget("run", to_submit, now)]
-        work += [(self._poll, job) for job in self._within_budget("status", to_poll, now)]
+        for job in self._within_budget("status", to_poll, now):
+            work.append((self._stream if job.streaming else self._poll, job))
         list(self.pool.map(lambda step: step[0](step[1]), work))
         return len(ids)
 
@@ -142,6 +144,24 @@ class Tracker:
             self.res.jobs.pending.schedule(job.id, time.time() + 60)
         else:
             self._apply(job, payload, polls=job.polls + 1)
+
+    def _stream(self, job: Job) -> None:
+        """A streaming chat job: take the pieces produced since the last look, keep them."""
+        try:
+            payload = self.runpod.stream(job.endpoint_id, job.runpod_id)
+        except RunPodNotFound:
+            expire(self.res.jobs, job)
+            return
+        except Exception as error:
+            log.warning("job %s: stream read failed: %s", job.id, error)
+            self.res.jobs.pending.schedule(job.id, time.time() + 1.0)
+            return
+        self.res.jobs.append_chunks(job.id, [text for text in map(chat_chunk_text, payload.get("stream") or []) if text])
+        if payload.get("status") in ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"):
+            self._poll(job)  # the final status carries the whole output
+        else:
+            apply_status(self.res.jobs, job, {"status": payload.get("status")}, polls=job.polls + 1)
+            self.res.jobs.pending.schedule(job.id, time.time() + STREAM_INTERVAL)
 
     def _submit(self, job: Job) -> None:
         try:

@@ -10,6 +10,7 @@ the request again and start a second GPU job.
 
 from __future__ import annotations
 
+import json
 import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -62,8 +63,64 @@ def _run(surface_name: str, request_data: dict, job_input: dict | None = None) -
 def chat_completions():
     data = schemas.load(surfaces.get("chat").schema, json_body())
     if data.get("stream"):
-        raise ApiError(400, "unsupported_parameter", "stream: true is not supported yet in OpenAI mode", param="stream")
+        return _stream_chat(accept(surfaces.get("chat"), data))
     return jsonify(_run("chat", data).result)
+
+
+def _stream_chat(job: Job) -> Response:
+    """Server-Sent Events of `chat.completion.chunk`, relayed from RunPod's /stream, then `[DONE]`."""
+    resources = current_app.extensions["podrelay"]
+    deadline = time.monotonic() + resources.settings.openai_wait_max
+    base = {"id": f"chatcmpl-{job.id}", "object": "chat.completion.chunk", "created": int(job.created), "model": job.model}
+
+    def event(body: dict) -> str:
+        return f"data: {json.dumps(body, separators=(',', ':'))}\n\n"
+
+    def chunk(delta: dict, finish_reason: str | None = None) -> str:
+        return event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]})
+
+    def events():
+        yield chunk({"role": "assistant", "content": ""})
+        streamed, after = "", "0-0"
+        while True:
+            pieces = resources.jobs.read_chunks(job.id, after, block_ms=500)
+            for entry_id, text in pieces:
+                after = entry_id
+                streamed += text
+                yield chunk({"content": text})
+            if pieces:
+                continue
+            current = resources.jobs.get(job.id)
+            if current is None or current.status.final:
+                break
+            if time.monotonic() > deadline:
+                yield event({"error": {"message": f"Job {job.id} is still running", "type": "api_error", "code": "timeout"}})
+                return
+        for _, text in resources.jobs.read_chunks(job.id, after, block_ms=None):  # written just before the end
+            streamed += text
+            yield chunk({"content": text})
+        if current is not None and current.status == JobStatus.COMPLETED:
+            final = current.result["choices"][0]["message"]["content"] or ""
+            if final.startswith(streamed) and len(final) > len(streamed):  # pieces the stream did not carry
+                yield chunk({"content": final[len(streamed) :]})
+            yield chunk({}, "stop")
+        else:
+            message = ((current.error or {}).get("message") if current else None) or "The job did not complete"
+            yield event(
+                {
+                    "error": {
+                        "message": f"Upstream provider returned error: {message}",
+                        "type": "api_error",
+                        "code": "provider_error",
+                    }
+                }
+            )
+        yield "data: [DONE]\n\n"
+
+    response = Response(events(), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"  # proxies must not hold the events back
+    return response
 
 
 @bp.post("/embeddings")
