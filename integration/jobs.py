@@ -31,6 +31,7 @@ WAKE = "pr:tracker:wake"  # pushed to when a job becomes due now (a callback arr
 EVENTS = "pr:events"  # stream of job events, read by the webhook dispatcher
 CHANGED = "pr:changed:{}"  # pub/sub channel per job: a message on every status change
 CHUNKS = "pr:chunks:{}"  # per streaming job: its output pieces, in order
+BY_RUNPOD_ID = "pr:runpod:{}"  # RunPod's job id -> podrelay's, for the direct routes
 
 
 class JobStatus(StrEnum):
@@ -166,11 +167,11 @@ return {1, cur}
 """
 
 # Store a new job, due at once. KEYS: job hash, key's index, pending set, wake list.
-# ARGV: job id, created, then the hash's field/value pairs.
+# ARGV: job id, created, when it is first due, then the hash's field/value pairs.
 _CREATE = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[3], 0, ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('LPUSH', KEYS[4], ARGV[1])
 redis.call('LTRIM', KEYS[4], 0, 0)
 return 1
@@ -212,14 +213,18 @@ class JobStore:
 
     # -- accept ---------------------------------------------------------------------
 
-    def create(self, job: Job) -> None:
+    def create(self, job: Job, due: float = 0) -> None:
         """Store a new job, due at once in the pending set: that entry is its submit order.
 
         One atomic command (a script): the record, the key's index, the pending entry, and
         a nudge that wakes an idle tracker.
         """
         fields = [item for pair in job.to_redis().items() for item in pair]
-        self._create(keys=[JOB.format(job.id), KEY_JOBS.format(job.key_id), PENDING, WAKE], args=[job.id, job.created, *fields])
+        self._create(
+            keys=[JOB.format(job.id), KEY_JOBS.format(job.key_id), PENDING, WAKE], args=[job.id, job.created, due, *fields]
+        )
+        if job.runpod_id:
+            self.index_runpod_id(job.id, job.runpod_id)
 
     # -- read -----------------------------------------------------------------------
 
@@ -319,6 +324,31 @@ class JobStore:
     def set_runpod_id(self, job_id: str, runpod_id: str) -> None:
         """Record the RunPod id even on a job that is already final."""
         self.conn.hset(JOB.format(job_id), "runpod_id", runpod_id)
+        self.index_runpod_id(job_id, runpod_id)
+
+    def index_runpod_id(self, job_id: str, runpod_id: str) -> None:
+        self.conn.set(BY_RUNPOD_ID.format(runpod_id), job_id, ex=self.result_ttl)
+
+    def by_runpod_id(self, runpod_id: str) -> Job | None:
+        job_id = self.conn.get(BY_RUNPOD_ID.format(runpod_id)) if len(runpod_id) <= 128 else None
+        return self.get(job_id.decode()) if job_id else None
+
+    def reopen(self, job: Job, runpod_status: str) -> None:
+        """A final job that RunPod runs again (its /retry): unfinished and tracked once more."""
+        pipe = self.conn.pipeline()
+        pipe.hset(
+            JOB.format(job.id),
+            mapping={
+                "status": JobStatus.SUBMITTED.value,
+                "runpod_status": runpod_status,
+                "finished": "",
+                "error": "",
+                "result": "",
+            },
+        )
+        pipe.persist(JOB.format(job.id))
+        pipe.zadd(PENDING, {job.id: time.time()})
+        pipe.execute()
 
     def set_runpod_status(self, job_id: str, runpod_status: str) -> None:
         self.conn.hset(JOB.format(job_id), "runpod_status", runpod_status)

@@ -57,6 +57,7 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
         )
         return "refused"
     runpod_id = answer.get("id")
+    res.jobs.index_runpod_id(job.id, runpod_id)
     now = time.time()
     outcome = res.jobs.transition(
         job,
