@@ -41,6 +41,21 @@ def tiny_png(seed: str, size: int = 8) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
+def tiny_wav(seed: str, samples: int = 800) -> bytes:
+    """A real, valid WAV file: a short tone whose pitch comes from `seed`."""
+    step = 1 + hashlib.sha256(seed.encode()).digest()[0] % 16
+    data = bytes((128 + (i * step) % 64) for i in range(samples))
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(data), b"WAVE", b"fmt ", 16, 1, 1, 8000, 8000, 1, 8, b"data", len(data)
+    )
+    return header + data
+
+
+def tiny_mp4(seed: str) -> bytes:
+    """The first box of an MP4 file and some bytes: enough to be recognised as video/mp4."""
+    return struct.pack(">I4s4sI", 24, b"ftyp", b"isom", 512) + b"isomiso2" + hashlib.sha256(seed.encode()).digest()
+
+
 def make_output(job_input: dict):
     """An output in the shape the stock worker for this kind of input gives."""
     if "messages" in job_input:
@@ -49,6 +64,15 @@ def make_output(job_input: dict):
         return [
             {"choices": [{"tokens": [text]}], "usage": {"input": len(str(job_input["messages"])) // 4, "output": len(text) // 4}}
         ]
+    if "text" in job_input:  # text to speech
+        return {"audio": base64.b64encode(tiny_wav(job_input["text"])).decode(), "format": "wav"}
+    if "num_frames" in job_input:  # video, from text, an image or audio
+        return {"video": base64.b64encode(tiny_mp4(str(job_input))).decode()}
+    if "duration" in job_input and "prompt" in job_input:  # music
+        return {"audio": base64.b64encode(tiny_wav(job_input["prompt"])).decode(), "format": "wav"}
+    if "image" in job_input:  # edit, upscale, background removal
+        image = "data:image/png;base64," + base64.b64encode(tiny_png(str(job_input))).decode()
+        return {"images": [image] * int(job_input.get("num_images", 1))}
     if "audio" in job_input or "audio_base64" in job_input:
         source = job_input.get("audio") or f"{len(base64.b64decode(job_input['audio_base64']))} uploaded bytes"
         text = f"Transcript of {source}"

@@ -16,6 +16,7 @@ from integration.config import Settings
 from integration.deliveries import DeliveryStore
 from integration.downloads import DownloadLinks
 from integration.jobs import JobStore
+from integration.prices import PriceTable
 from integration.redis_connection import connect, resolve_url
 from integration.runpod import RunPodClient
 from integration.subscriptions import SubscriptionStore
@@ -53,6 +54,10 @@ class Resources:
     @cached_property
     def deliveries(self) -> DeliveryStore:
         return DeliveryStore(self.redis, self.settings.result_ttl)
+
+    @cached_property
+    def prices(self) -> PriceTable:
+        return PriceTable(self.settings.price_table)
 
     @cached_property
     def waiter(self) -> JobWaiter:

@@ -140,3 +140,63 @@ def load(schema: Schema, body: dict) -> dict:
     except ValidationError as error:
         param, message = _first_error(error.messages)
         raise validation_error(f"Invalid value for '{param}': {message}", param or None) from None
+
+
+class MediaUrl(fields.String):
+    """A file the worker fetches: an https URL, or a data URI (`data:image/png;base64,...`)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text.startswith("data:") and ";base64," in text[:100]:
+            if len(text) > MAX_STRING * 20:
+                raise ValidationError("Data URI too large.")
+            return text
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname or len(text) > 2048:
+            raise ValidationError("Must be an http(s) URL or a base64 data URI.")
+        return text
+
+
+class SpeechSchema(_Base):
+    input = fields.String(required=True, validate=validate.Length(min=1, max=20_000))
+    voice = fields.String(validate=validate.Length(min=1, max=100))
+    response_format = fields.String(validate=validate.OneOf(["mp3", "wav", "opus", "flac"]))
+    speed = fields.Float(validate=validate.Range(min=0.25, max=4.0), allow_nan=False)
+
+
+class VideoSchema(_Base):
+    prompt = fields.String(required=True, validate=validate.Length(min=1, max=MAX_STRING))
+    image = MediaUrl()  # given: image-to-video
+    negative_prompt = fields.String(validate=validate.Length(min=1, max=MAX_STRING))
+    duration = fields.Float(validate=validate.Range(min=1, max=20), allow_nan=False)
+    fps = fields.Integer(strict=True, validate=validate.Range(min=8, max=60))
+    size = ImageSchema._declared_fields["size"]
+
+
+class AudioVideoSchema(_Base):
+    audioUrl = MediaUrl(required=True)  # noqa: N815 (the seed's name)
+    image = MediaUrl()
+    prompt = fields.String(validate=validate.Length(min=1, max=MAX_STRING))
+    fps = fields.Integer(strict=True, validate=validate.Range(min=8, max=60))
+
+
+class MusicSchema(_Base):
+    prompt = fields.String(required=True, validate=validate.Length(min=1, max=MAX_STRING))
+    duration = fields.Float(validate=validate.Range(min=1, max=300), allow_nan=False)
+
+
+class ImageEditSchema(_Base):
+    image = MediaUrl(required=True)
+    prompt = fields.String(required=True, validate=validate.Length(min=1, max=MAX_STRING))
+    strength = fields.Float(validate=validate.Range(min=0, max=1), allow_nan=False)
+    n = fields.Integer(strict=True, validate=validate.Range(min=1, max=8))
+    size = ImageSchema._declared_fields["size"]
+
+
+class UpscaleSchema(_Base):
+    image = MediaUrl(required=True)
+    scale = fields.Integer(strict=True, validate=validate.OneOf([2, 4]))
+
+
+class BackgroundRemovalSchema(_Base):
+    image = MediaUrl(required=True)

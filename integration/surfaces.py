@@ -8,6 +8,7 @@ result. Adding a surface is one entry here plus its schema.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,14 +30,17 @@ class Surface:
     models: tuple[str, ...]  # the first is the default
     to_input: Callable[[dict, str], dict]
     to_result: Callable[..., dict]
+    unit: str  # what a request is priced by
+    unit_price: float  # USD per unit, unless PRICE_TABLE says otherwise
+    units: Callable[[dict], float]  # how many units a validated request is, estimated
     any_model: bool = False  # accept model slugs beyond `models` (vLLM serves what it is given)
 
     @property
     def default_model(self) -> str:
         return self.models[0]
 
-    def resolve(self, request: dict, settings: Settings) -> tuple[str, str]:
-        """The (model, endpoint id) for a validated request, or a 400 routing error."""
+    def model_for(self, request: dict) -> str:
+        """The model a validated request asks for (or the default), or a 400 routing error."""
         model = request.get("model") or self.default_model
         if model not in self.models and not self.any_model:
             raise ApiError(
@@ -45,10 +49,24 @@ class Surface:
                 f"Model '{model}' not found for surface {self.name}; available: {', '.join(self.models)}",
                 param="model",
             )
+        return model
+
+    def resolve(self, request: dict, settings: Settings) -> tuple[str, str]:
+        """The (model, endpoint id) for a validated request, or a 400 routing error."""
+        model = self.model_for(request)
         endpoint_id = settings.endpoint_for(self.name, model)
         if not endpoint_id:
             raise ApiError(400, "missing_endpoint_id", f"No RunPod endpoint configured for surface {self.name}")
         return model, endpoint_id
+
+
+def _chars(value) -> int:
+    return len(value) if isinstance(value, str) else len(json.dumps(value))
+
+
+def _megapixels(request: dict) -> float:
+    width, height = (int(x) for x in request.get("size", "1024x1024").split("x"))
+    return width * height / 1_048_576
 
 
 SURFACES: dict[str, Surface] = {
@@ -62,6 +80,9 @@ SURFACES: dict[str, Surface] = {
             models=("Llama3_8B_Instruct",),
             to_input=transforms.chat_input,
             to_result=transforms.chat_result,
+            unit="1k_tokens",
+            unit_price=0.0002,
+            units=lambda r: (_chars(r["messages"]) / 4 + r.get("max_tokens", 512)) / 1000,
             any_model=True,
         ),
         Surface(
@@ -72,6 +93,9 @@ SURFACES: dict[str, Surface] = {
             models=("Flux1schnell", "Ben2", "Flux_2_Klein_4B_BF16", "Ltx2_3_22B_Dist_INT8", "RealESRGAN_x4", "ZImageTurbo_INT8"),
             to_input=transforms.image_input,
             to_result=transforms.image_result,
+            unit="megapixel",
+            unit_price=0.003,
+            units=lambda r: r.get("n", 1) * _megapixels(r),
         ),
         Surface(
             name="transcribe",
@@ -81,6 +105,9 @@ SURFACES: dict[str, Surface] = {
             models=("WhisperLargeV3",),
             to_input=transforms.transcription_input,
             to_result=transforms.transcription_result,
+            unit="audio_minute",
+            unit_price=0.006,
+            units=lambda r: 1.0,  # the length is known only once fetched: one minute is assumed,
         ),
         Surface(
             name="embeddings",
@@ -90,6 +117,93 @@ SURFACES: dict[str, Surface] = {
             models=("BGE_Large", "Bge_M3_INT8"),
             to_input=transforms.embedding_input,
             to_result=transforms.embedding_result,
+            unit="1k_tokens",
+            unit_price=0.00002,
+            units=lambda r: _chars(r["input"]) / 4 / 1000,
+        ),
+        Surface(
+            name="speech",
+            route="/audio/speech",
+            object="audio.speech.enqueue",
+            schema=schemas.SpeechSchema(),
+            models=("Kokoro_82M", "Chatterbox_TTS"),
+            to_input=transforms.speech_input,
+            to_result=transforms.media_result,
+            unit="1k_characters",
+            unit_price=0.015,
+            units=lambda r: len(r["input"]) / 1000,
+        ),
+        Surface(
+            name="video",
+            route="/videos/generations",
+            object="video.generation.enqueue",
+            schema=schemas.VideoSchema(),
+            models=("Ltx2_3_22B_Dist_INT8", "Wan2_2_I2V_14B"),
+            to_input=transforms.video_input,
+            to_result=transforms.media_result,
+            unit="video_second",
+            unit_price=0.02,
+            units=lambda r: r.get("duration", 5),
+        ),
+        Surface(
+            name="audio_video",
+            route="/videos/audio-to-video",
+            object="video.audio_to_video.enqueue",
+            schema=schemas.AudioVideoSchema(),
+            models=("InfiniteTalk_14B",),
+            to_input=transforms.audio_video_input,
+            to_result=transforms.media_result,
+            unit="video_second",
+            unit_price=0.03,
+            units=lambda r: 10.0,  # as long as the audio: ten seconds are assumed,
+        ),
+        Surface(
+            name="music",
+            route="/audio/music",
+            object="audio.music.enqueue",
+            schema=schemas.MusicSchema(),
+            models=("AceStep_3_5B",),
+            to_input=transforms.music_input,
+            to_result=transforms.media_result,
+            unit="audio_second",
+            unit_price=0.0005,
+            units=lambda r: r.get("duration", 30),
+        ),
+        Surface(
+            name="image_edit",
+            route="/images/edits",
+            object="image.edit.enqueue",
+            schema=schemas.ImageEditSchema(),
+            models=("Flux_Kontext_Dev", "Flux_2_Klein_4B_BF16"),
+            to_input=transforms.image_edit_input,
+            to_result=transforms.media_result,
+            unit="megapixel",
+            unit_price=0.004,
+            units=lambda r: r.get("n", 1) * _megapixels(r),
+        ),
+        Surface(
+            name="upscale",
+            route="/images/upscale",
+            object="image.upscale.enqueue",
+            schema=schemas.UpscaleSchema(),
+            models=("RealESRGAN_x4",),
+            to_input=transforms.upscale_input,
+            to_result=transforms.media_result,
+            unit="image",
+            unit_price=0.002,
+            units=lambda r: 1.0,
+        ),
+        Surface(
+            name="background_removal",
+            route="/images/background-removal",
+            object="image.background_removal.enqueue",
+            schema=schemas.BackgroundRemovalSchema(),
+            models=("Ben2",),
+            to_input=transforms.background_removal_input,
+            to_result=transforms.media_result,
+            unit="image",
+            unit_price=0.001,
+            units=lambda r: 1.0,
         ),
     )
 }

@@ -201,3 +201,107 @@ def embedding_result(output, ctx: ResultContext) -> dict:
         items.append({"object": "embedding", "index": index, "embedding": vector})
     usage = output.get("usage") if isinstance(output, dict) else None
     return {"object": "list", "data": items, "model": ctx.model, "usage": usage or {"prompt_tokens": 0, "total_tokens": 0}}
+
+
+# --- media surfaces: speech, video, music, image edits --------------------------------
+# Inputs follow the common RunPod workers' names; outputs of any of them (a file, a list
+# of files, base64, data URIs or URLs) become `{"created", "data": [{b64_json}|{url}]}`.
+
+_MEDIA_KEYS = (
+    "images",
+    "videos",
+    "audios",
+    "image",
+    "video",
+    "audio",
+    "audio_url",
+    "video_url",
+    "image_url",
+    "url",
+    "data",
+    "output",
+)
+
+
+def media_result(output, ctx: ResultContext) -> dict:
+    found = None
+    if isinstance(output, dict):
+        for key in _MEDIA_KEYS:
+            if output.get(key):
+                found = output[key]
+                break
+    elif isinstance(output, (list, str)):
+        found = output
+    if not found:
+        raise OutputError("output has no file")
+    files = found if isinstance(found, list) else [found]
+    result = {"created": ctx.created, "data": [_image_item(item) for item in files]}
+    if isinstance(output, dict) and isinstance(output.get("format"), str):
+        result["format"] = output["format"]
+    return result
+
+
+def _size(request: dict, job_input: dict) -> None:
+    if "size" in request:
+        width, height = request["size"].split("x")
+        job_input["width"], job_input["height"] = int(width), int(height)
+
+
+def speech_input(request: dict, model: str) -> dict:
+    job_input = {
+        "text": request["input"],
+        "voice": request.get("voice", "default"),
+        "output_format": request.get("response_format", "mp3"),
+    }
+    if "speed" in request:
+        job_input["speed"] = request["speed"]
+    job_input.update(_extras(request, {"input", "voice", "response_format", "speed"}))
+    return job_input
+
+
+def video_input(request: dict, model: str) -> dict:
+    fps = request.get("fps", 24)
+    job_input = {"prompt": request["prompt"], "num_frames": int(request.get("duration", 5) * fps), "fps": fps, "model": model}
+    for key in ("image", "negative_prompt"):
+        if key in request:
+            job_input[key] = request[key]
+    _size(request, job_input)
+    job_input.update(_extras(request, {"prompt", "image", "negative_prompt", "duration", "fps", "size"}))
+    return job_input
+
+
+def audio_video_input(request: dict, model: str) -> dict:
+    fps = request.get("fps", 25)
+    job_input = {"audio": request["audioUrl"], "num_frames": 0, "fps": fps, "model": model}  # 0: as long as the audio
+    for key in ("image", "prompt"):
+        if key in request:
+            job_input[key] = request[key]
+    job_input.update(_extras(request, {"audioUrl", "image", "prompt", "fps"}))
+    return job_input
+
+
+def music_input(request: dict, model: str) -> dict:
+    job_input = {"prompt": request["prompt"], "duration": request.get("duration", 30), "model": model}
+    job_input.update(_extras(request, {"prompt", "duration"}))
+    return job_input
+
+
+def image_edit_input(request: dict, model: str) -> dict:
+    job_input = {"image": request["image"], "prompt": request["prompt"], "num_images": request.get("n", 1), "model": model}
+    if "strength" in request:
+        job_input["strength"] = request["strength"]
+    _size(request, job_input)
+    job_input.update(_extras(request, {"image", "prompt", "n", "strength", "size"}))
+    return job_input
+
+
+def upscale_input(request: dict, model: str) -> dict:
+    job_input = {"image": request["image"], "scale": request.get("scale", 4), "model": model}
+    job_input.update(_extras(request, {"image", "scale"}))
+    return job_input
+
+
+def background_removal_input(request: dict, model: str) -> dict:
+    job_input = {"image": request["image"], "task": "remove_background", "model": model}
+    job_input.update(_extras(request, {"image"}))
+    return job_input

@@ -27,10 +27,11 @@ from emulator.state import Emulator
 from integration.auth import create_key
 from integration.config import Settings
 from integration.redis_connection import ensure_embedded, stop_embedded
+from integration.surfaces import SURFACES
 
 ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_KEY = "emulator-test-key"
-ENDPOINTS = {"CHAT": "ep-chat", "IMAGES": "ep-images", "TRANSCRIBE": "ep-transcribe", "EMBEDDINGS": "ep-embeddings"}
+ENDPOINTS = {name.upper(): f"ep-{name}" for name in SURFACES}
 
 
 def _with_db(url: str, db: int) -> str:

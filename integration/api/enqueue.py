@@ -56,6 +56,7 @@ def accept(surface: surfaces.Surface, request_data: dict, job_input: dict | None
         webhook_url=request_data.get("webhook_url"),
         policy=request_data.get("policy"),
         request_id=g.request_id,
+        cost=resources.prices.estimate(surface, model, request_data)["estimated_cost"],
     )
     resources.jobs.create(job)
     return job
@@ -89,10 +90,41 @@ def _enqueue(surface: surfaces.Surface):
     return response
 
 
+def _price(surface: surfaces.Surface):
+    """`POST /v1/<route>/price`: the same body as the route, answered with its estimated cost."""
+    request_data = schemas.load(surface.schema, json_body())
+    model = surface.model_for(request_data)
+    return jsonify(current_app.extensions["podrelay"].prices.estimate(surface, model, request_data))
+
+
+@bp.get("/models")
+def models():
+    """Every model, with its surface, route, price and whether an endpoint is configured."""
+    resources = current_app.extensions["podrelay"]
+    data, by_surface = [], {}
+    for surface in surfaces.SURFACES.values():
+        entries = []
+        for model in surface.models:
+            entries.append(
+                {
+                    "id": model,
+                    "object": "model",
+                    "surface": surface.name,
+                    "route": f"/v1{surface.route}",
+                    "default": model == surface.default_model,
+                    "endpoint_configured": bool(resources.settings.endpoint_for(surface.name, model)),
+                    "price": {"unit": surface.unit, "unit_price": resources.prices.unit_price(surface, model), "currency": "USD"},
+                }
+            )
+        data += entries
+        by_surface[surface.name] = {"route": f"/v1{surface.route}", "models": [e["id"] for e in entries]}
+    return jsonify({"object": "list", "data": data, "surfaces": by_surface})
+
+
 for _surface in surfaces.SURFACES.values():
     bp.add_url_rule(
-        _surface.route,
-        endpoint=f"enqueue_{_surface.name}",
-        view_func=lambda s=_surface: _enqueue(s),
-        methods=["POST"],
+        _surface.route, endpoint=f"enqueue_{_surface.name}", view_func=lambda s=_surface: _enqueue(s), methods=["POST"]
+    )
+    bp.add_url_rule(
+        f"{_surface.route}/price", endpoint=f"price_{_surface.name}", view_func=lambda s=_surface: _price(s), methods=["POST"]
     )
