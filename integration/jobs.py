@@ -30,7 +30,7 @@ PENDING = "pr:pending"  # every unfinished job, scored by when it is next due
 WAKE = "pr:tracker:wake"  # pushed to when a job becomes due now (a callback arrived)
 EVENTS = "pr:events"  # stream of job events, read by the webhook dispatcher
 CHANGED = "pr:changed:{}"  # pub/sub channel per job: a message on every status change
-CHUNKS = "pr:chunks:{}"  # per streaming job: its output pieces, in order
+LOG = "pr:log:{}"  # per job: its status changes and output pieces, in order (SSE, WebSocket)
 BY_RUNPOD_ID = "pr:runpod:{}"  # RunPod's job id -> podrelay's, for the direct routes
 
 
@@ -147,9 +147,10 @@ class Job:
 
 
 # Compare-and-set: change status (and fields) only from one of the allowed statuses.
-# KEYS: job hash, pending set, event stream, change channel. ARGV: new status ('' keeps it), allowed
-# statuses (comma list), ttl seconds (0: none), '1' to drop from pending, the event as
-# a JSON list of stream field/value pairs ('' for none), then hash field/value pairs.
+# KEYS: job hash, pending set, event stream, change channel, job's log. ARGV: new status
+# ('' keeps it), allowed statuses (comma list), ttl seconds (0: none), '1' to drop from
+# pending, the event as a JSON list of stream field/value pairs ('' for none), the log's
+# ttl, then hash field/value pairs.
 # Returns {1, previous status} when applied, {0, current status} when not, {-1} if gone.
 _TRANSITION = """
 local cur = redis.call('HGET', KEYS[1], 'status')
@@ -158,11 +159,15 @@ local allowed = false
 for s in string.gmatch(ARGV[2], '[^,]+') do if s == cur then allowed = true end end
 if not allowed then return {0, cur} end
 if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[1]) end
-if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
+if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 if ARGV[4] == '1' then redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[1], 'id')) end
 if ARGV[5] ~= '' then redis.call('XADD', KEYS[3], '*', unpack(cjson.decode(ARGV[5]))) end
-if ARGV[1] ~= '' then redis.call('PUBLISH', KEYS[4], ARGV[1]) end
+if ARGV[1] ~= '' then
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', '100000', '*', 'type', 'status', 'status', ARGV[1])
+  redis.call('EXPIRE', KEYS[5], ARGV[6])
+  redis.call('PUBLISH', KEYS[4], ARGV[1])
+end
 return {1, cur}
 """
 
@@ -300,26 +305,37 @@ class JobStore:
             "1" if final else "0",
         ]
         args.append(json.dumps(event, separators=(",", ":")) if event else "")
+        args.append(self.result_ttl)
         for name, value in fields.items():
             if isinstance(value, (dict, list)):
                 value = json.dumps(value, separators=(",", ":"))
             args += [name, "" if value is None else value]
-        applied, previous = self._transition(keys=[JOB.format(job_id), PENDING, EVENTS, CHANGED.format(job_id)], args=args)
+        keys = [JOB.format(job_id), PENDING, EVENTS, CHANGED.format(job_id), LOG.format(job_id)]
+        applied, previous = self._transition(keys=keys, args=args)
         return Transition(applied == 1, JobStatus(previous.decode()) if previous else None)
 
-    def append_chunks(self, job_id: str, texts: list[str]) -> None:
-        """Keep streamed output pieces (kept as long as results are)."""
+    def append_output(self, job_id: str, texts: list[str]) -> None:
+        """Add streamed output pieces to the job's log (kept as long as results are)."""
         if texts:
             pipe = self.conn.pipeline(transaction=False)
             for text in texts:
-                pipe.xadd(CHUNKS.format(job_id), {"text": text}, maxlen=100_000, approximate=True)
-            pipe.expire(CHUNKS.format(job_id), self.result_ttl)
+                pipe.xadd(LOG.format(job_id), {"type": "chunk", "text": text}, maxlen=100_000, approximate=True)
+            pipe.expire(LOG.format(job_id), self.result_ttl)
             pipe.execute()
 
-    def read_chunks(self, job_id: str, after: str, block_ms: int) -> list[tuple[str, str]]:
-        """Pieces after stream id `after`, waiting up to `block_ms` for the first."""
-        answer = self.conn.xread({CHUNKS.format(job_id): after}, count=500, block=block_ms)
-        return [(entry_id.decode(), fields[b"text"].decode()) for _, entries in answer or [] for entry_id, fields in entries]
+    def streamed_text(self, job_id: str) -> str:
+        """All output pieces in the job's log, joined."""
+        entries = self.conn.xrange(LOG.format(job_id), count=100_000)
+        return "".join(fields.get(b"text", b"").decode() for _, fields in entries if fields.get(b"type") == b"chunk")
+
+    def read_log(self, job_id: str, after: str, block_ms: int | None) -> list[tuple[str, dict]]:
+        """Log entries after stream id `after` (`0-0`: all), waiting up to `block_ms` for one."""
+        answer = self.conn.xread({LOG.format(job_id): after}, count=500, block=block_ms)
+        return [
+            (entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()})
+            for _, entries in answer or []
+            for entry_id, fields in entries
+        ]
 
     def set_runpod_id(self, job_id: str, runpod_id: str) -> None:
         """Record the RunPod id even on a job that is already final."""

@@ -20,7 +20,7 @@ from integration.jobs import WAKE, Job, JobStatus
 from integration.outcomes import apply_status, expire
 from integration.resources import Resources
 from integration.runpod import RunPodClient, RunPodNotFound, RunPodUnavailable
-from integration.transforms import chat_chunk_text
+from integration.transforms import OutputError, ResultContext, chat_chunk_text, chat_result
 from workers.schedule import STREAM_INTERVAL, next_poll_delay, retry_delay
 from workers.submit import submit
 
@@ -111,6 +111,8 @@ class Tracker:
         return len(ids)
 
     def _apply(self, job: Job, payload: dict, **fields) -> None:
+        if job.streaming and payload.get("status") == "COMPLETED":
+            self._complete_log(job, payload)
         if not apply_status(self.res.jobs, job, payload, **fields):
             age = time.time() - (job.submitted or job.created)
             self.res.jobs.pending.schedule(job.id, time.time() + next_poll_delay(self.settings, age))
@@ -156,12 +158,24 @@ class Tracker:
             log.warning("job %s: stream read failed: %s", job.id, error)
             self.res.jobs.pending.schedule(job.id, time.time() + 1.0)
             return
-        self.res.jobs.append_chunks(job.id, [text for text in map(chat_chunk_text, payload.get("stream") or []) if text])
+        self.res.jobs.append_output(job.id, [text for text in map(chat_chunk_text, payload.get("stream") or []) if text])
         if payload.get("status") in ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"):
             self._poll(job)  # the final status carries the whole output
         else:
             apply_status(self.res.jobs, job, {"status": payload.get("status")}, polls=job.polls + 1)
             self.res.jobs.pending.schedule(job.id, time.time() + STREAM_INTERVAL)
+
+    def _complete_log(self, job: Job, payload: dict) -> None:
+        """Before a streaming job ends, add what its log lacks of the final text (the end can
+        arrive by callback before the last /stream read), so every reader gets it whole."""
+        try:
+            final = chat_result(payload.get("output"), ResultContext(job.id, job.model, int(job.created), job.input))
+        except OutputError:
+            return
+        text = final["choices"][0]["message"]["content"] or ""
+        streamed = self.res.jobs.streamed_text(job.id)
+        if text.startswith(streamed) and len(text) > len(streamed):
+            self.res.jobs.append_output(job.id, [text[len(streamed) :]])
 
     def _submit(self, job: Job) -> None:
         try:

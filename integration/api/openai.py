@@ -22,6 +22,7 @@ from integration.api.enqueue import accept, wait_for_end
 from integration.auth import require_api_key
 from integration.errors import ApiError
 from integration.jobs import Job, JobStatus
+from integration.streaming import job_events
 
 bp = Blueprint("openai", __name__)
 bp.before_request(require_api_key)
@@ -81,31 +82,20 @@ def _stream_chat(job: Job) -> Response:
 
     def events():
         yield chunk({"role": "assistant", "content": ""})
-        streamed, after = "", "0-0"
-        while True:
-            pieces = resources.jobs.read_chunks(job.id, after, block_ms=500)
-            for entry_id, text in pieces:
-                after = entry_id
-                streamed += text
-                yield chunk({"content": text})
-            if pieces:
-                continue
-            current = resources.jobs.get(job.id)
-            if current is None or current.status.final:
-                break
-            if time.monotonic() > deadline:
-                yield event({"error": {"message": f"Job {job.id} is still running", "type": "api_error", "code": "timeout"}})
-                return
-        for _, text in resources.jobs.read_chunks(job.id, after, block_ms=None):  # written just before the end
-            streamed += text
-            yield chunk({"content": text})
-        if current is not None and current.status == JobStatus.COMPLETED:
-            final = current.result["choices"][0]["message"]["content"] or ""
-            if final.startswith(streamed) and len(final) > len(streamed):  # pieces the stream did not carry
-                yield chunk({"content": final[len(streamed) :]})
+        final = None
+        for item in job_events(resources.jobs, job, deadline=deadline):
+            if item.name == "chunk":
+                yield chunk({"content": item.data["text"]})
+            elif item.name == "keepalive":
+                yield ": keepalive\n\n"
+            elif item.name == "job":
+                final = item.data
+        if final is None:
+            yield event({"error": {"message": f"Job {job.id} is still running", "type": "api_error", "code": "timeout"}})
+        elif final["status"] == JobStatus.COMPLETED.value:
             yield chunk({}, "stop")
         else:
-            message = ((current.error or {}).get("message") if current else None) or "The job did not complete"
+            message = (final.get("error") or {}).get("message") or f"Job ended {final['status']}"
             yield event(
                 {
                     "error": {

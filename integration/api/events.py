@@ -1,0 +1,54 @@
+"""A job's events, streamed: `GET /v1/jobs/{id}/events` (Server-Sent Events, reconnect
+with `Last-Event-ID`) and the same events over a WebSocket at `/v1/jobs/{id}/ws`.
+
+Each holds one web thread while open. The WebSocket takes the API key in the
+`Authorization` header of the upgrade request, as server-side clients send it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, current_app, request
+from flask_sock import Sock
+
+from integration.api.jobs import own_job
+from integration.auth import require_api_key
+from integration.streaming import job_events, valid_event_id
+
+bp = Blueprint("events", __name__)
+bp.before_request(require_api_key)
+sock = Sock()
+
+
+@bp.get("/jobs/<job_id>/events")
+def job_event_stream(job_id: str):
+    job = own_job(job_id)
+    store = current_app.extensions["podrelay"].jobs
+    after = valid_event_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id"))
+
+    def stream():
+        yield "retry: 2000\n\n"
+        for event in job_events(store, job, after):
+            if event.name == "keepalive":
+                yield ": keepalive\n\n"
+                continue
+            lines = [f"id: {event.id}"] if event.id else []
+            lines += [f"event: {event.name}", f"data: {json.dumps(event.data, separators=(',', ':'))}"]
+            yield "\n".join(lines) + "\n\n"
+
+    response = Response(stream(), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+@sock.route("/jobs/<job_id>/ws", bp=bp)
+def job_event_socket(ws, job_id: str):
+    job = own_job(job_id)
+    store = current_app.extensions["podrelay"].jobs
+    after = valid_event_id(request.args.get("last_event_id"))
+    for event in job_events(store, job, after):
+        if event.name != "keepalive":
+            ws.send(json.dumps({"event": event.name, "id": event.id, "data": event.data}, separators=(",", ":")))
+    ws.close()
