@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -51,3 +52,34 @@ def wait_http(url: str, timeout: float = 30) -> None:
         except requests.RequestException:
             time.sleep(0.1)
     raise SystemExit(f"{url} did not come up")
+
+
+def bench_env(redis_url: str, emulator_port: int | None = None, **extra: str) -> dict:
+    """The environment of podrelay's processes in a benchmark: this Python's tools, quiet logs."""
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "RUNPOD_API_KEY": "bench",
+        "RUNPOD_ENDPOINT_CHAT": "bench-chat",
+        "RUNPOD_ENDPOINT_EMBEDDINGS": "bench-embeddings",
+        "SECRET_KEY": "bench-secret",
+        "LOG_LEVEL": "WARNING",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+    if emulator_port is not None:
+        env["RUNPOD_API_BASE"] = f"http://127.0.0.1:{emulator_port}/v2"
+    env.update(extra)
+    return env
+
+
+def create_key(env: dict) -> str:
+    """A new API key, made with the CLI as an operator would."""
+    created = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "keys", "create", "bench"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return created.stdout.strip().splitlines()[-1]

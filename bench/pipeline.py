@@ -21,7 +21,6 @@ import json
 import os
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, free_port, procfile_command, start, stop, wait_http  # noqa: E402
+from bench.harness import bench_env, create_key, free_port, procfile_command, start, stop, wait_http  # noqa: E402
 from integration.redis_connection import ensure_embedded, stop_embedded  # noqa: E402
 
 CHAT = json.dumps({"messages": [{"role": "user", "content": "Summarize this document in 5 bullets."}]}).encode()
@@ -165,34 +164,13 @@ def main() -> None:
     redis_url = ensure_embedded(str(workdir / "redis"))
     conn = redis.Redis.from_url(redis_url)
     emulator_port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "RUNPOD_API_BASE": f"http://127.0.0.1:{emulator_port}/v2",
-        "RUNPOD_API_KEY": "bench",
-        "RUNPOD_ENDPOINT_CHAT": "bench-chat",
-        "SECRET_KEY": "bench-secret",
-        "LOG_LEVEL": "WARNING",
-        "RUNPOD_RUN_BUDGET": str(args.run_budget),
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-    }
+    env = bench_env(redis_url, emulator_port, RUNPOD_RUN_BUDGET=str(args.run_budget))
     emulator_cmd = f"{shlex.quote(sys.executable)} -m flask --app app emulator --port {emulator_port} --run-time {args.run_time}"
     emulator = start(emulator_cmd, env, workdir / "emulator.log")
     emulator_url = f"http://127.0.0.1:{emulator_port}"
     try:
         wait_http(f"{emulator_url}/_emulator/stats")
-        key = (
-            subprocess.run(
-                [sys.executable, "-m", "flask", "--app", "app", "keys", "create", "bench"],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        key = create_key(env)
         print(f"podrelay benchmark on {os.cpu_count()} cores; logs in {workdir}")
         if not args.skip_enqueue:
             enqueue_ratio(env, workdir, key, args.requests)

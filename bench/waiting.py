@@ -14,8 +14,6 @@ Nothing here asserts: it prints what it saw.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,7 +25,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, free_port, procfile_command, start, stop, wait_http  # noqa: E402
+from bench.harness import bench_env, create_key, free_port, procfile_command, start, stop, wait_http  # noqa: E402
 from integration.redis_connection import ensure_embedded, stop_embedded  # noqa: E402
 
 
@@ -79,20 +77,9 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="podrelay-waiting-"))
     redis_url = ensure_embedded(str(workdir / "redis"))
     conn = redis.Redis.from_url(redis_url)
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "RUNPOD_ENDPOINT_EMBEDDINGS": "bench",
-        "SECRET_KEY": "bench-secret",
-        "PREFER_WAIT_MAX": "60",
-        "LOG_LEVEL": "WARNING",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-    }
+    env = bench_env(redis_url, PREFER_WAIT_MAX="60")
     try:
-        key = subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "app", "keys", "create", "bench"],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-        ).stdout.strip().splitlines()[-1]  # fmt: skip
+        key = create_key(env)
         print(f"Prefer: wait=15, {args.requests} requests at once, one gunicorn worker process (gthread), no podrelay worker")
         print(
             f"   {'WEB_THREADS':<13}{'waiting at once':>16}{'Redis cmds/s while waiting':>28}   answers (0: client gave up at 60 s)"

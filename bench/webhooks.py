@@ -21,7 +21,6 @@ import argparse
 import os
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, free_port, procfile_command, start, stop, wait_http  # noqa: E402
+from bench.harness import bench_env, create_key, free_port, procfile_command, start, stop, wait_http  # noqa: E402
 from integration.auth import lookup  # noqa: E402
 from integration.jobs import EVENTS, Job, JobStatus, job_event  # noqa: E402
 from integration.redis_connection import ensure_embedded, stop_embedded  # noqa: E402
@@ -73,20 +72,14 @@ def main() -> None:
     redis_url = ensure_embedded(str(workdir / "redis"))
     conn = redis.Redis.from_url(redis_url)
     emulator_port, web_port, receiver_port = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "RUNPOD_API_BASE": f"http://127.0.0.1:{emulator_port}/v2",
-        "RUNPOD_API_KEY": "bench",
-        "RUNPOD_ENDPOINT_CHAT": "bench-chat",
-        "SECRET_KEY": "bench-secret",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}",
-        "PORT": str(web_port),
-        "WEBHOOK_ALLOW_PRIVATE": "1",  # the receiver is on loopback
-        "RUNPOD_RUN_BUDGET": "100000",  # let submissions keep up with --rate
-        "LOG_LEVEL": "WARNING",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-    }
+    env = bench_env(
+        redis_url,
+        emulator_port,
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}",
+        PORT=str(web_port),
+        WEBHOOK_ALLOW_PRIVATE="1",  # the receiver is on loopback
+        RUNPOD_RUN_BUDGET="100000",  # let submissions keep up with --rate
+    )
     python = shlex.quote(sys.executable)
     processes = [
         start(f"{python} -m flask --app app emulator --port {emulator_port} --run-time 0.5", env, workdir / "emulator.log"),
@@ -98,10 +91,7 @@ def main() -> None:
         wait_http(f"http://127.0.0.1:{emulator_port}/_emulator/stats")
         wait_http(f"{receiver_url}/count")
         wait_http(f"http://127.0.0.1:{web_port}/healthz")
-        key = subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "app", "keys", "create", "bench"],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-        ).stdout.strip().splitlines()[-1]  # fmt: skip
+        key = create_key(env)
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {key}"
         base = f"http://127.0.0.1:{web_port}/v1"
