@@ -84,6 +84,21 @@ def _register_cli(app: Flask) -> None:
 
         serve(host, port, Emulator(queue_time=queue_time, run_time=run_time))
 
+    @app.cli.command("n8n-spec")
+    @click.option("--check", is_flag=True, help="Fail if the committed spec differs from the registry's.")
+    def n8n_spec(check: bool) -> None:
+        """Write n8n-node-spec/spec.json from the surface registry (the n8n node's source)."""
+        from integration.n8n_spec import SPEC_PATH, render
+
+        spec = render()
+        if check:
+            if not SPEC_PATH.exists() or SPEC_PATH.read_text() != spec:
+                raise click.ClickException(f"{SPEC_PATH} is out of date: run flask --app app n8n-spec")
+            click.echo("n8n spec is up to date")
+            return
+        SPEC_PATH.write_text(spec)
+        click.echo(f"wrote {SPEC_PATH}")
+
     app.cli.add_command(keys)
 
 

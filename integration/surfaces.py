@@ -33,6 +33,8 @@ class Surface:
     unit: str  # what a request is priced by
     unit_price: float  # USD per unit, unless PRICE_TABLE says otherwise
     units: Callable[[dict], float]  # how many units a validated request is, estimated
+    action: tuple[str, str] = ("", "")  # its n8n action: (resource, operation)
+    returns_file: bool = False  # results are files (images, audio, video): n8n binary data
     any_model: bool = False  # accept model slugs beyond `models` (vLLM serves what it is given)
 
     @property
@@ -83,6 +85,7 @@ SURFACES: dict[str, Surface] = {
             unit="1k_tokens",
             unit_price=0.0002,
             units=lambda r: (_chars(r["messages"]) / 4 + r.get("max_tokens", 512)) / 1000,
+            action=("Chat", "create"),
             any_model=True,
         ),
         Surface(
@@ -96,6 +99,8 @@ SURFACES: dict[str, Surface] = {
             unit="megapixel",
             unit_price=0.003,
             units=lambda r: r.get("n", 1) * _megapixels(r),
+            action=("Image", "generate"),
+            returns_file=True,
         ),
         Surface(
             name="transcribe",
@@ -108,6 +113,7 @@ SURFACES: dict[str, Surface] = {
             unit="audio_minute",
             unit_price=0.006,
             units=lambda r: 1.0,  # the length is known only once fetched: one minute is assumed,
+            action=("Audio", "transcribe"),
         ),
         Surface(
             name="embeddings",
@@ -120,6 +126,7 @@ SURFACES: dict[str, Surface] = {
             unit="1k_tokens",
             unit_price=0.00002,
             units=lambda r: _chars(r["input"]) / 4 / 1000,
+            action=("Embedding", "create"),
         ),
         Surface(
             name="speech",
@@ -132,6 +139,8 @@ SURFACES: dict[str, Surface] = {
             unit="1k_characters",
             unit_price=0.015,
             units=lambda r: len(r["input"]) / 1000,
+            action=("Audio", "speech"),
+            returns_file=True,
         ),
         Surface(
             name="video",
@@ -144,6 +153,8 @@ SURFACES: dict[str, Surface] = {
             unit="video_second",
             unit_price=0.02,
             units=lambda r: r.get("duration", 5),
+            action=("Video", "generate"),
+            returns_file=True,
         ),
         Surface(
             name="audio_video",
@@ -156,6 +167,8 @@ SURFACES: dict[str, Surface] = {
             unit="video_second",
             unit_price=0.03,
             units=lambda r: 10.0,  # as long as the audio: ten seconds are assumed,
+            action=("Video", "fromAudio"),
+            returns_file=True,
         ),
         Surface(
             name="music",
@@ -168,6 +181,8 @@ SURFACES: dict[str, Surface] = {
             unit="audio_second",
             unit_price=0.0005,
             units=lambda r: r.get("duration", 30),
+            action=("Music", "generate"),
+            returns_file=True,
         ),
         Surface(
             name="image_edit",
@@ -180,6 +195,8 @@ SURFACES: dict[str, Surface] = {
             unit="megapixel",
             unit_price=0.004,
             units=lambda r: r.get("n", 1) * _megapixels(r),
+            action=("Image", "edit"),
+            returns_file=True,
         ),
         Surface(
             name="upscale",
@@ -192,6 +209,8 @@ SURFACES: dict[str, Surface] = {
             unit="image",
             unit_price=0.002,
             units=lambda r: 1.0,
+            action=("Image", "upscale"),
+            returns_file=True,
         ),
         Surface(
             name="background_removal",
@@ -204,6 +223,8 @@ SURFACES: dict[str, Surface] = {
             unit="image",
             unit_price=0.001,
             units=lambda r: 1.0,
+            action=("Image", "removeBackground"),
+            returns_file=True,
         ),
     )
 }
