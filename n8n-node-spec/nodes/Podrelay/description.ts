@@ -1,0 +1,201 @@
+import type { INodeProperties, INodePropertyOptions } from 'n8n-workflow';
+
+import spec from '../../spec.json';
+
+/** One field of a podrelay request, as `flask --app app n8n-spec` describes it. */
+export interface SpecField {
+	name: string;
+	displayName: string;
+	required: boolean;
+	type: string;
+	integer?: boolean;
+	min?: number;
+	max?: number;
+	minLength?: number;
+	maxLength?: number;
+	options?: string[];
+	default?: string;
+	allowOther?: boolean;
+	items?: SpecField[];
+}
+
+/** One n8n action: a resource, an operation, and the podrelay route it calls. */
+export interface SpecAction {
+	resource: string;
+	operation: string;
+	surface?: string;
+	method: string;
+	route: string;
+	binaryOutput?: boolean;
+	fields?: SpecField[];
+	query?: string[];
+}
+
+export const actions = spec.actions as SpecAction[];
+export const finalStatuses = spec.finalStatuses as string[];
+
+const OPERATION_NAMES: Record<string, string> = {
+	create: 'Create',
+	generate: 'Generate',
+	edit: 'Edit',
+	upscale: 'Upscale',
+	removeBackground: 'Remove Background',
+	transcribe: 'Transcribe',
+	speech: 'Generate Speech',
+	fromAudio: 'Generate From Audio',
+	get: 'Get',
+	list: 'Get Many',
+	cancel: 'Cancel',
+	download: 'Download',
+};
+
+export function findAction(resource: string, operation: string): SpecAction {
+	const action = actions.find((a) => a.resource === resource && a.operation === operation);
+	if (!action) throw new Error(`No podrelay action ${resource} ${operation}`);
+	return action;
+}
+
+function show(action: SpecAction) {
+	return { show: { resource: [action.resource], operation: [action.operation] } };
+}
+
+function property(field: SpecField, name = field.name): INodeProperties {
+	const base = { displayName: field.displayName, name };
+	if (field.type === 'collection' && field.items) {
+		return {
+			...base,
+			type: 'fixedCollection',
+			typeOptions: { multipleValues: true },
+			placeholder: `Add ${field.displayName.replace(/s$/, '')}`,
+			default: {},
+			options: [{ displayName: field.displayName.replace(/s$/, ''), name: 'items', values: field.items.map((item) => property(item)) }],
+		};
+	}
+	if (field.options && !field.allowOther) {
+		return {
+			...base,
+			type: 'options',
+			options: field.options.map((value) => ({ name: value, value })),
+			default: field.default ?? field.options[0],
+		};
+	}
+	if (field.type === 'number') {
+		return {
+			...base,
+			type: 'number',
+			typeOptions: { minValue: field.min, maxValue: field.max, numberPrecision: field.integer ? 0 : 2 },
+			default: field.min ?? 0,
+		};
+	}
+	if (field.type === 'boolean') return { ...base, type: 'boolean', default: false };
+	if (field.type === 'json' || field.type === 'list' || field.type === 'object') return { ...base, type: 'json', default: '' };
+	return { ...base, type: 'string', default: field.default ?? '' };
+}
+
+function actionProperties(action: SpecAction): INodeProperties[] {
+	const fields = action.fields ?? [];
+	const required = fields.filter((f) => f.required).map((f) => ({ ...property(f), required: true, displayOptions: show(action) }));
+	const optional = fields.filter((f) => !f.required);
+	const out: INodeProperties[] = [...required];
+	if (optional.length) {
+		out.push({
+			displayName: 'Additional Fields',
+			name: 'additionalFields',
+			type: 'collection',
+			placeholder: 'Add Field',
+			default: {},
+			displayOptions: show(action),
+			options: optional.map((f) => property(f)),
+		});
+	}
+	return out;
+}
+
+const resources = [...new Set(actions.map((a) => a.resource))];
+
+const waitOptions: INodeProperties[] = [
+	{
+		displayName: 'Wait for Completion',
+		name: 'waitForCompletion',
+		type: 'boolean',
+		default: true,
+		description: 'Whether to return the finished job (text as JSON, files as binary data) instead of the enqueued job',
+		displayOptions: { show: { resource: resources.filter((r) => r !== 'Job') } },
+	},
+	{
+		displayName: 'Max Wait (Seconds)',
+		name: 'maxWait',
+		type: 'number',
+		default: 600,
+		typeOptions: { minValue: 1, maxValue: 86400 },
+		description: 'How long to wait for the job before failing',
+		displayOptions: { show: { resource: resources.filter((r) => r !== 'Job'), waitForCompletion: [true] } },
+	},
+];
+
+const jobProperties: INodeProperties[] = [
+	{
+		displayName: 'Job ID',
+		name: 'jobId',
+		type: 'string',
+		required: true,
+		default: '',
+		displayOptions: { show: { resource: ['Job'], operation: ['get', 'cancel', 'download'] } },
+	},
+	{
+		displayName: 'File Index',
+		name: 'index',
+		type: 'number',
+		default: 0,
+		typeOptions: { minValue: 0 },
+		description: 'Which file of the result to download (0 is the first)',
+		displayOptions: { show: { resource: ['Job'], operation: ['download'] } },
+	},
+	{
+		displayName: 'Filters',
+		name: 'filters',
+		type: 'collection',
+		placeholder: 'Add Filter',
+		default: {},
+		displayOptions: { show: { resource: ['Job'], operation: ['list'] } },
+		options: [
+			{ displayName: 'Status', name: 'status', type: 'options', default: 'completed', options: (spec.jobStatuses as string[]).map((s) => ({ name: s, value: s })) },
+			{ displayName: 'Surface', name: 'surface', type: 'options', default: 'chat', options: (spec.surfaces as string[]).map((s) => ({ name: s, value: s })) },
+			{ displayName: 'Limit', name: 'limit', type: 'number', default: 50, typeOptions: { minValue: 1, maxValue: 100 }, description: 'Max number of results to return' },
+		],
+	},
+];
+
+export const properties: INodeProperties[] = [
+	{
+		displayName: 'Resource',
+		name: 'resource',
+		type: 'options',
+		noDataExpression: true,
+		options: resources.map((r) => ({ name: r, value: r })),
+		default: resources[0],
+	},
+	...resources.map(
+		(resource): INodeProperties => ({
+			displayName: 'Operation',
+			name: 'operation',
+			type: 'options',
+			noDataExpression: true,
+			displayOptions: { show: { resource: [resource] } },
+			options: actions
+				.filter((a) => a.resource === resource)
+				.map(
+					(a): INodePropertyOptions => ({
+						name: OPERATION_NAMES[a.operation] ?? a.operation,
+						value: a.operation,
+						action: `${OPERATION_NAMES[a.operation] ?? a.operation} ${resource.toLowerCase()}`,
+						description: `${a.method} ${a.route}`,
+					}),
+				),
+			default: actions.find((a) => a.resource === resource)!.operation,
+		}),
+	),
+	...actions.flatMap(actionProperties),
+	...waitOptions,
+	...jobProperties,
+];
