@@ -1,0 +1,31 @@
+"""The n8n nodes' execute and webhook methods against a live podrelay (n8n-node-spec/test/e2e.test.js).
+
+scripts/test builds the package before running pytest; without a build this is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+NODE_PACKAGE = Path(__file__).resolve().parent.parent / "n8n-node-spec"
+
+
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (NODE_PACKAGE / "dist").exists(),
+    reason="the n8n package is not built (scripts/test builds it)",
+)
+def test_n8n_nodes_run_chat_and_image_jobs_and_the_trigger(make_stack):
+    stack = make_stack()
+    env = {**os.environ, "PODRELAY_BASE_URL": stack.base_url, "PODRELAY_API_KEY": stack.key}
+    result = subprocess.run(
+        ["node", "--test", "test/e2e.test.js"], cwd=NODE_PACKAGE, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert re.search(r"^# pass 5$", result.stdout, re.M), result.stdout[-2000:]
+    assert re.search(r"^# skipped 0$", result.stdout, re.M)
