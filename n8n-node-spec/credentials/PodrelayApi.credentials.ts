@@ -3,9 +3,9 @@ import type { IAuthenticateGeneric, ICredentialTestRequest, ICredentialType, INo
 export class PodrelayApi implements ICredentialType {
 	name = 'podrelayApi';
 
-	displayName = 'podrelay API';
+	displayName = 'Podrelay API';
 
-	documentationUrl = 'https://github.com/podrelay/podrelay#readme';
+	documentationUrl = 'https://github.com/podrelay/podrelay/blob/main/README.md';
 
 	properties: INodeProperties[] = [
 		{

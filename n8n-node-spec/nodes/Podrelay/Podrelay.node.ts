@@ -9,7 +9,7 @@ import type {
 	INodeTypeDescription,
 	JsonObject,
 } from 'n8n-workflow';
-import { NodeApiError, NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { type SpecAction, type SpecField, findAction, finalStatuses, properties } from './description';
 
@@ -158,8 +158,8 @@ export class Podrelay implements INodeType {
 		subtitle: '={{$parameter["operation"] + ": " + $parameter["resource"]}}',
 		description: 'Run inference jobs on RunPod through podrelay: chat, images, audio, video, embeddings',
 		defaults: { name: 'podrelay' },
-		inputs: [NodeConnectionTypes.Main],
-		outputs: [NodeConnectionTypes.Main],
+		inputs: ['main'],
+		outputs: ['main'],
 		credentials: [{ name: 'podrelayApi', required: true }],
 		properties,
 	};

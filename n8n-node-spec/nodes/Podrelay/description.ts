@@ -159,13 +159,15 @@ const jobProperties: INodeProperties[] = [
 		default: {},
 		displayOptions: { show: { resource: ['Job'], operation: ['list'] } },
 		options: [
-			{ displayName: 'Status', name: 'status', type: 'options', default: 'completed', options: (spec.jobStatuses as string[]).map((s) => ({ name: s, value: s })) },
-			{ displayName: 'Surface', name: 'surface', type: 'options', default: 'chat', options: (spec.surfaces as string[]).map((s) => ({ name: s, value: s })) },
-			{ displayName: 'Limit', name: 'limit', type: 'number', default: 50, typeOptions: { minValue: 1, maxValue: 100 }, description: 'Max number of results to return' },
+			{ displayName: 'Status', name: 'status', type: 'options', default: '', options: (spec.jobStatuses as string[]).map((s) => ({ name: s, value: s })) },
+			{ displayName: 'Surface', name: 'surface', type: 'options', default: '', options: (spec.surfaces as string[]).map((s) => ({ name: s, value: s })) },
+			{ displayName: 'Limit', name: 'limit', type: 'number', default: 50, typeOptions: { minValue: 1 }, description: 'Max number of results to return' },
 		],
 	},
 ];
 
+// Defaults of Resource and Operation come from the spec, which the lint cannot see.
+/* eslint-disable n8n-nodes-base/node-param-default-missing */
 export const properties: INodeProperties[] = [
 	{
 		displayName: 'Resource',
@@ -195,6 +197,7 @@ export const properties: INodeProperties[] = [
 			default: actions.find((a) => a.resource === resource)!.operation,
 		}),
 	),
+	/* eslint-enable n8n-nodes-base/node-param-default-missing */
 	...actions.flatMap(actionProperties),
 	...waitOptions,
 	...jobProperties,

@@ -6,7 +6,7 @@ import type {
 	IWebhookFunctions,
 	IWebhookResponseData,
 } from 'n8n-workflow';
-import { NodeApiError, NodeConnectionTypes } from 'n8n-workflow';
+import { NodeApiError } from 'n8n-workflow';
 
 import spec from '../../spec.json';
 import { verifyDelivery } from './signature';
@@ -34,7 +34,7 @@ export class PodrelayTrigger implements INodeType {
 		description: 'Starts the workflow when a podrelay job starts, completes, fails, is cancelled or times out',
 		defaults: { name: 'podrelay Trigger' },
 		inputs: [],
-		outputs: [NodeConnectionTypes.Main],
+		outputs: ['main'],
 		credentials: [{ name: 'podrelayApi', required: true }],
 		webhooks: [{ name: 'default', httpMethod: 'POST', responseMode: 'onReceived', path: 'webhook' }],
 		properties: [
