@@ -95,6 +95,22 @@ class JobWaiter:
                             event.set()
                 time.sleep(1.0)
 
+    def _handle(self, pubsub, subscribed: set[str], action: str, job_id: str, confirmed: threading.Event | None) -> None:
+        """Apply one subscribe/unsubscribe request on the listener's own connection."""
+        channel = CHANGED.format(job_id)
+        if action == "subscribe":
+            if channel in subscribed:
+                if confirmed:
+                    confirmed.set()
+                return
+            subscribed.add(channel)
+            if confirmed:
+                self._confirmations.setdefault(channel, []).append(confirmed)
+            pubsub.subscribe(channel)
+        elif channel in subscribed and job_id not in self._waiting:
+            subscribed.discard(channel)
+            pubsub.unsubscribe(channel)
+
     def _listen_once(self) -> None:
         pubsub = self.conn.pubsub()
         subscribed: set[str] = set()
@@ -102,23 +118,11 @@ class JobWaiter:
             for job_id in self._waiting:
                 self._requests.put(("subscribe", job_id, None))
         while True:
+            if not subscribed:  # nothing to listen to: sleep until a request comes
+                self._handle(pubsub, subscribed, *self._requests.get())
             while not self._requests.empty():
-                action, job_id, confirmed = self._requests.get()
-                channel = CHANGED.format(job_id)
-                if action == "subscribe":
-                    if channel in subscribed:
-                        if confirmed:
-                            confirmed.set()
-                        continue
-                    subscribed.add(channel)
-                    if confirmed:
-                        self._confirmations.setdefault(channel, []).append(confirmed)
-                    pubsub.subscribe(channel)
-                elif channel in subscribed and job_id not in self._waiting:
-                    subscribed.discard(channel)
-                    pubsub.unsubscribe(channel)
+                self._handle(pubsub, subscribed, *self._requests.get())
             if not subscribed:
-                time.sleep(0.02)
                 continue
             message = pubsub.get_message(timeout=0.02)
             if not message:
