@@ -1,0 +1,151 @@
+"""Load and run the podrelay nodes in a real n8n 1.123, against a live podrelay.
+
+    python n8n-node-spec/scripts/check_in_n8n.py   (after `npm run build`)
+
+Installs n8n 1.123 from npm in a temporary folder (n8n asks for `xlsx` by a tarball URL
+outside the package registries; an npm override takes the registry's `xlsx` instead),
+starts podrelay with `flask --app app start --demo`, starts n8n with this package in
+N8N_CUSTOM_EXTENSIONS, checks that n8n lists both nodes and the credential, creates the
+credential and a workflow (Manual Trigger -> podrelay Chat: create -> podrelay Image:
+generate, its prompt taken from the chat's answer), runs it with `n8n execute`, and
+checks each node's output. Exits non-zero on the first thing that is not as expected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+PACKAGE = Path(__file__).resolve().parent.parent
+REPO = PACKAGE.parent
+N8N_VERSION = "1.123.0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float) -> None:
+    """Until `url` answers 200 with JSON (n8n answers an HTML page while it starts up)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            answer = requests.get(url, timeout=2)
+            if answer.status_code == 200 and answer.headers.get("content-type", "").startswith("application/json"):
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise SystemExit(f"{url} did not answer in {seconds:.0f} s")
+
+
+def check(condition: bool, what: str) -> None:
+    print(("ok   " if condition else "FAIL ") + what, flush=True)
+    if not condition:
+        raise SystemExit(1)
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="podrelay-n8n-"))
+    home = work / "home"
+    # N8N_INSTALL_DIR: reuse an n8n installed there before (it takes minutes to install).
+    n8n_dir = Path(os.environ.get("N8N_INSTALL_DIR") or work / "n8n")
+    n8n = str(n8n_dir / "node_modules" / ".bin" / "n8n")
+    if not Path(n8n).exists():
+        n8n_dir.mkdir(parents=True, exist_ok=True)
+        (n8n_dir / "package.json").write_text(json.dumps({"private": True, "overrides": {"xlsx": "0.18.5"}}))
+        print(f"installing n8n {N8N_VERSION} in {n8n_dir}", flush=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", f"n8n@{N8N_VERSION}"], cwd=n8n_dir, check=True)
+
+    relay_port, emulator_port, n8n_port = free_port(), free_port(), free_port()
+    relay_env = {**os.environ, "DATA_DIR": str(work / "podrelay"), "PORT": str(relay_port), "EMULATOR_PORT": str(emulator_port)}
+    relay_env.pop("REDIS_URL", None)
+    n8n_env = {
+        **os.environ,
+        "N8N_USER_FOLDER": str(home),
+        "N8N_CUSTOM_EXTENSIONS": str(PACKAGE),
+        "N8N_PORT": str(n8n_port),
+        "N8N_RUNNERS_ENABLED": "false",
+        "N8N_DIAGNOSTICS_ENABLED": "false",
+        "N8N_SECURE_COOKIE": "false",  # the session cookie over plain http on loopback
+    }
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    relay = subprocess.Popen([*flask, "start", "--demo"], cwd=REPO, env=relay_env, stdout=open(work / "podrelay.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    server = None
+    try:
+        wait_for(f"http://127.0.0.1:{relay_port}/healthz", 60)
+        key = subprocess.run([*flask, "keys", "create", "n8n"], cwd=REPO, env=relay_env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+
+        server = subprocess.Popen([n8n, "start"], env=n8n_env, stdout=open(work / "n8n.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        base = f"http://127.0.0.1:{n8n_port}"
+        wait_for(f"{base}/rest/settings", 180)
+        n8n_api = requests.Session()
+        owner = {"email": "owner@example.com", "firstName": "Ci", "lastName": "Owner", "password": "Passw0rd-podrelay"}
+        check(n8n_api.post(f"{base}/rest/owner/setup", json=owner, timeout=30).status_code == 200, "n8n owner set up")
+        node_types = {n["name"]: n for n in n8n_api.get(f"{base}/types/nodes.json", timeout=30).json()}
+        credential_types = {c["name"] for c in n8n_api.get(f"{base}/types/credentials.json", timeout=30).json()}
+        check("CUSTOM.podrelay" in node_types and "CUSTOM.podrelayTrigger" in node_types, "n8n loaded the podrelay and podrelay Trigger nodes")
+        check("podrelayApi" in credential_types, "n8n loaded the podrelay API credential")
+
+        credential = {"name": "podrelay", "type": "podrelayApi", "data": {"baseUrl": f"http://127.0.0.1:{relay_port}", "apiKey": key}}
+        credential_id = n8n_api.post(f"{base}/rest/credentials", json=credential, timeout=30).json()["data"]["id"]
+        use = {"podrelayApi": {"id": credential_id, "name": "podrelay"}}
+        workflow = {
+            "name": "podrelay check",
+            "active": False,
+            "settings": {},
+            "nodes": [
+                {"id": "1", "name": "Start", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "position": [0, 0], "parameters": {}},
+                {
+                    "id": "2", "name": "Chat", "type": "CUSTOM.podrelay", "typeVersion": 1, "position": [220, 0], "credentials": use,
+                    "parameters": {"resource": "Chat", "operation": "create", "messages": {"items": [{"role": "user", "content": "Hello from n8n"}]},
+                                   "additionalFields": {}, "waitForCompletion": True, "maxWait": 60},
+                },
+                {
+                    "id": "3", "name": "Image", "type": "CUSTOM.podrelay", "typeVersion": 1, "position": [440, 0], "credentials": use,
+                    "parameters": {"resource": "Image", "operation": "generate", "prompt": "={{ $json.result.choices[0].message.content }}",
+                                   "additionalFields": {"n": 2}, "waitForCompletion": True, "maxWait": 60},
+                },
+            ],
+            "connections": {
+                "Start": {"main": [[{"node": "Chat", "type": "main", "index": 0}]]},
+                "Chat": {"main": [[{"node": "Image", "type": "main", "index": 0}]]},
+            },
+        }  # fmt: skip
+        workflow_id = n8n_api.post(f"{base}/rest/workflows", json=workflow, timeout=30).json()["data"]["id"]
+        os.killpg(server.pid, signal.SIGTERM)  # `n8n execute` opens the same database
+        server.wait(timeout=60)
+        server = None
+
+        executed = subprocess.run([n8n, "execute", "--id", workflow_id, "--rawOutput"], env=n8n_env, capture_output=True, text=True, timeout=300)
+        check(executed.returncode == 0, f"n8n execute exited {executed.returncode}")
+        output = json.loads(executed.stdout[executed.stdout.index("{") :])
+        runs = output["data"]["resultData"]["runData"]
+        chat = runs["Chat"][0]["data"]["main"][0][0]["json"]
+        check(chat["status"] == "completed", "Chat: the job completed")
+        check(chat["result"]["choices"][0]["message"]["content"] == "Echo: Hello from n8n", "Chat: the completion came back")
+        image = runs["Image"][0]["data"]["main"][0][0]
+        check(image["json"]["status"] == "completed", "Image: the job completed")
+        check(sorted(image["binary"]) == ["data", "data_1"], "Image: two images as binary data")
+        check(all(b["mimeType"] == "image/png" for b in image["binary"].values()), "Image: image/png")
+        print("podrelay nodes load and run in n8n", N8N_VERSION)
+    finally:
+        for process in (server, relay):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
