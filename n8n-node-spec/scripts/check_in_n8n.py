@@ -50,10 +50,15 @@ def wait_for(url: str, seconds: float) -> None:
     raise SystemExit(f"{url} did not answer in {seconds:.0f} s")
 
 
+PASSED: list[str] = []
+
+
 def check(condition: bool, what: str) -> None:
     print(("ok   " if condition else "FAIL ") + what, flush=True)
     if not condition:
+        print(f"n8n: {len(PASSED)} passed, 1 failed", flush=True)
         raise SystemExit(1)
+    PASSED.append(what)
 
 
 def main() -> None:
@@ -140,6 +145,7 @@ def main() -> None:
         check(sorted(image["binary"]) == ["data", "data_1"], "Image: two images as binary data")
         check(all(b["mimeType"] == "image/png" for b in image["binary"].values()), "Image: image/png")
         print("podrelay nodes load and run in n8n", N8N_VERSION)
+        print(f"n8n: {len(PASSED)} passed, 0 failed", flush=True)
     finally:
         for process in (server, relay):
             if process is not None and process.poll() is None:
