@@ -60,6 +60,7 @@ class Settings:
     # How long a worker holds a job it is working on (and a submission lock): longer than
     # any one RunPod call. When a worker dies, its jobs resume after this.
     price_table: str = ""  # PRICE_TABLE: JSON overrides of the registry's unit prices
+    ready_max_overdue: int = 10_000  # /readyz fails past this many jobs and deliveries overdue
     prefer_wait_max: float = 60.0  # the longest `Prefer: wait` honoured, seconds
     openai_wait_max: float = 300.0  # how long an OpenAI-mode request is held for its job
     lease_seconds: float = 60.0
@@ -106,6 +107,7 @@ class Settings:
             poll_max_interval=_float(env, "POLL_MAX_INTERVAL", 30.0),
             callback_poll_after=_float(env, "CALLBACK_POLL_AFTER", 120.0),
             price_table=env.get("PRICE_TABLE", ""),
+            ready_max_overdue=_int(env, "READY_MAX_OVERDUE", 10_000),
             prefer_wait_max=_float(env, "PREFER_WAIT_MAX", 60.0),
             openai_wait_max=_float(env, "OPENAI_WAIT_MAX", 300.0),
             lease_seconds=_float(env, "LEASE_SECONDS", 60.0),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import redis
@@ -11,6 +12,7 @@ from app import create_app
 from integration.auth import create_key
 from integration.config import Settings
 from integration.jobs import PENDING
+from integration.readiness import beat
 
 CHAT = {"messages": [{"role": "user", "content": "Summarize this document in 5 bullets."}]}
 
@@ -303,3 +305,32 @@ def test_callback_may_carry_an_output_larger_than_the_api_body_limit(client, aut
     body = {"id": "rp-1", "status": "COMPLETED", "output": {"images": [image]}}
     assert client.post(f"/callbacks/runpod/{token}", json=body).status_code == 200
     assert client.post("/callbacks/runpod/forged", json=body).status_code == 404  # no large body before the token checks out
+
+
+def test_readyz_needs_a_live_worker_and_says_why_not(client, app):
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.get_json()["status"] == "not_ready"
+    assert "no worker process" in answer.get_json()["checks"]["problems"][0]
+    conn = app.extensions["podrelay"].redis
+    beat(conn, "host:1", now=time.time() - 120)  # long silent: does not count
+    assert client.get("/readyz").status_code == 503
+    beat(conn, "host:2")
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["checks"]["workers"] == 1
+
+
+def test_readyz_fails_on_a_backlog_and_when_redis_is_down(redis_url, emulator):
+    app = create_app(
+        Settings(redis_url=redis_url, endpoints={"CHAT": "ep"}, environment="test", secret_key="s", ready_max_overdue=2)
+    )
+    conn = app.extensions["podrelay"].redis
+    beat(conn, "host:1")
+    conn.zadd(PENDING, {f"job-{n}": time.time() - 600 for n in range(3)})
+    answer = app.test_client().get("/readyz")
+    assert answer.status_code == 503 and "overdue" in answer.get_json()["checks"]["problems"][0]
+    down = (
+        create_app(Settings(redis_url="redis://127.0.0.1:1/0", environment="test", secret_key="s")).test_client().get("/readyz")
+    )
+    assert down.status_code == 503 and down.get_json()["checks"]["redis"].startswith("unreachable")

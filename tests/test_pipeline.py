@@ -158,3 +158,14 @@ def test_status_polls_stay_within_the_budget(make_stack, emulator):
     assert 0 < made <= 10, made
     assert all(stack.job(i)["status"] in ("submitted", "running") for i in ids)
     assert window_start  # the windows are wall-clock aligned
+
+
+def test_readyz_is_ready_once_a_worker_runs(make_stack):
+    stack = make_stack(workers=0)
+    assert stack.http.get(f"{stack.base_url}/readyz", timeout=5).status_code == 503
+    stack.start_worker()
+    deadline = time.time() + 15
+    while time.time() < deadline and stack.http.get(f"{stack.base_url}/readyz", timeout=5).status_code != 200:
+        time.sleep(0.2)
+    answer = stack.http.get(f"{stack.base_url}/readyz", timeout=5).json()
+    assert answer["status"] == "ready" and answer["checks"]["workers"] == 1

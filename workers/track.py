@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from integration.jobs import WAKE, Job, JobStatus
 from integration.outcomes import apply_status, expire
+from integration.readiness import HEARTBEAT_EVERY, beat, worker_name
 from integration.resources import Resources
 from integration.runpod import RunPodClient, RunPodNotFound, RunPodUnavailable
 from integration.transforms import OutputError, ResultContext, chat_chunk_text, chat_result
@@ -73,8 +74,12 @@ class Tracker:
 
     def run(self) -> None:
         """Loop until stopped; errors are logged and the loop goes on (jobs stay leased)."""
+        name, last_beat = worker_name(), 0.0
         while not self.stop.is_set():
             try:
+                if time.time() - last_beat > HEARTBEAT_EVERY:
+                    beat(self.res.redis, name)
+                    last_beat = time.time()
                 if self.tick() == 0:
                     self._idle()
             except Exception:

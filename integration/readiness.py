@@ -1,0 +1,61 @@
+"""Readiness: can this installation take and finish jobs now? (`GET /readyz`)
+
+Ready means Redis answers, at least one worker process has beaten its heart in the last
+`HEARTBEAT_STALE` seconds (each tracker beats every `HEARTBEAT_EVERY`), and the backlog
+of work already due is below `READY_MAX_OVERDUE` jobs and deliveries.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import redis
+
+from integration.deliveries import DUE
+from integration.jobs import PENDING
+
+WORKERS = "pr:workers"  # worker process -> time of its last heartbeat
+HEARTBEAT_EVERY = 5.0
+HEARTBEAT_STALE = 30.0
+OVERDUE_AFTER = 30.0  # work due longer than this counts as backlog
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def beat(conn: redis.Redis, name: str, now: float | None = None) -> None:
+    """Record that worker `name` is alive (and forget ones silent for an hour)."""
+    now = time.time() if now is None else now
+    pipe = conn.pipeline(transaction=False)
+    pipe.zadd(WORKERS, {name: now})
+    pipe.zremrangebyscore(WORKERS, "-inf", now - 3600)
+    pipe.execute()
+
+
+def readiness(conn: redis.Redis, max_overdue: int) -> tuple[bool, dict]:
+    """(ready, checks): what a load balancer or an operator needs to know."""
+    now = time.time()
+    pipe = conn.pipeline(transaction=False)
+    pipe.zcount(WORKERS, now - HEARTBEAT_STALE, "+inf")
+    pipe.zcount(PENDING, "-inf", now - OVERDUE_AFTER)
+    pipe.zcount(DUE, "-inf", now - OVERDUE_AFTER)
+    pipe.zcard(PENDING)
+    workers, overdue_jobs, overdue_deliveries, unfinished = pipe.execute()
+    checks = {
+        "redis": "ok",
+        "workers": workers,
+        "unfinished_jobs": unfinished,
+        "overdue_jobs": overdue_jobs,
+        "overdue_deliveries": overdue_deliveries,
+    }
+    problems = []
+    if workers == 0:
+        problems.append(f"no worker process has reported in the last {HEARTBEAT_STALE:.0f} s")
+    if overdue_jobs + overdue_deliveries > max_overdue:
+        problems.append(f"{overdue_jobs + overdue_deliveries} jobs and deliveries overdue (limit {max_overdue})")
+    if problems:
+        checks["problems"] = problems
+    return not problems, checks
