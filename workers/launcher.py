@@ -37,6 +37,9 @@ def demo_environment(web_port: int, emulator_port: int) -> dict[str, str]:
 def launch(settings: Settings, demo: bool = False, workers: int = 1) -> int:
     """Run web, worker(s) (and the emulator) until interrupted; returns the exit code."""
     env = dict(os.environ)
+    # The Procfile's commands (gunicorn, flask) come from this interpreter's environment,
+    # activated or not.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("PORT", "5000")
     env["PYTHONUNBUFFERED"] = "1"
     owns_redis = False
