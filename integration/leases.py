@@ -44,6 +44,3 @@ class LeasedSet:
     def next_due(self) -> float | None:
         first = self.conn.zrange(self.key, 0, 0, withscores=True)
         return first[0][1] if first else None
-
-    def __len__(self) -> int:
-        return self.conn.zcard(self.key)

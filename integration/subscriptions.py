@@ -45,6 +45,12 @@ class Subscription:
     def enabled(self) -> bool:
         return not self.disabled_reason
 
+    def live_secrets(self, now: float) -> list[str]:
+        """The secrets that sign its deliveries now (two during a rotation window)."""
+        return live_secrets(
+            {"secret": self.secret, "previous_secret": self.previous_secret, "previous_expires": self.previous_expires}, now
+        )
+
     def wants(self, event_type: str, surface: str) -> bool:
         return self.enabled and event_type in self.events and (not self.surfaces or surface in self.surfaces)
 
@@ -176,10 +182,6 @@ class SubscriptionStore:
             self.conn.hset(key, "failing_since", now)
             since = now
         return since
-
-    def secrets_of(self, sub_id: str, now: float) -> list[str]:
-        data = {k.decode(): v.decode() for k, v in self.conn.hgetall(SUB.format(sub_id)).items()}
-        return live_secrets(data, now) if data else []
 
     # -- per-key signing secret (for per-request webhook_url) --------------------------
 

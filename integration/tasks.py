@@ -1,4 +1,4 @@
-"""The RQ tasks the web side enqueues, named once, and the submit lock.
+"""The RQ tasks the web side enqueues, named once.
 
 Tasks are enqueued by dotted name, so the web process never imports worker code.
 """
@@ -9,10 +9,6 @@ from rq import Queue, Retry
 
 CANCEL = "workers.submit.cancel_job"
 CANCEL_RETRY = Retry(max=3)  # immediate retries: delayed ones need a forked RQ scheduler
-
-# Held while a tracker submits a job; it expires after LEASE_SECONDS (default 60 s,
-# beyond the client's worst case of connect 5 s + read 30 s).
-SUBMIT_LOCK = "pr:lock:submit:{}"
 
 
 def enqueue_cancel(queue: Queue, job_id: str) -> None:

@@ -34,7 +34,7 @@ from integration.jobs import EVENTS
 from integration.resources import Resources
 from integration.runpod import parse_retry_after
 from integration.signing import signature_header
-from integration.subscriptions import Subscription, live_secrets
+from integration.subscriptions import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -200,9 +200,7 @@ class Courier:
             self.res.deliveries.record(delivery, {"at": _iso(now), "error": reason}, "dead", None)
             return
         if sub:
-            secret_list = live_secrets(
-                {"secret": sub.secret, "previous_secret": sub.previous_secret, "previous_expires": sub.previous_expires}, now
-            )
+            secret_list = sub.live_secrets(now)
         else:
             secret_list = self.res.subscriptions.signing_secrets(delivery.key_id, now)
         timestamp = int(now)

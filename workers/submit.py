@@ -14,11 +14,15 @@ import time
 from integration.jobs import Job, JobStatus
 from integration.resources import Resources
 from integration.runpod import RunPodAuthError, RunPodClient, RunPodError, RunPodNotFound, RunPodUnavailable
-from integration.tasks import SUBMIT_LOCK, enqueue_cancel
+from integration.tasks import enqueue_cancel
 from workers import context
 from workers.schedule import first_poll_delay, retry_delay
 
 log = logging.getLogger(__name__)
+
+# Held while a tracker submits a job; it expires after LEASE_SECONDS (default 60 s,
+# beyond the client's worst case of connect 5 s + read 30 s).
+SUBMIT_LOCK = "pr:lock:submit:{}"
 
 
 def submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
