@@ -8,8 +8,8 @@ import os
 import click
 from flask import Flask
 
-from integration import errors
-from integration.auth import create_key, list_keys, revoke_key
+from integration import errors, quotas
+from integration.auth import create_key, find_key, list_keys, revoke_key, set_limits, stored_limits
 from integration.config import Settings
 from integration.resources import Resources
 
@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def _register_cli(app: Flask) -> None:
-    keys = click.Group("keys", help="Create, list and revoke API keys.")
+    keys = click.Group("keys", help="Create, list and revoke API keys; set their limits; show their usage.")
 
     @keys.command("create")
     @click.argument("name")
@@ -44,9 +44,48 @@ def _register_cli(app: Flask) -> None:
     @keys.command("list")
     def keys_list() -> None:
         """List keys (ids, names, prefixes; never the keys)."""
-        for key in list_keys(app.extensions["podrelay"].redis):
+        resources = app.extensions["podrelay"]
+        for key in list_keys(resources.redis):
             state = "revoked" if key.revoked else "active"
-            click.echo(f"{key.id}\t{key.name}\t{key.prefix}…\t{state}")
+            limits = quotas.Limits.resolve(stored_limits(resources.redis, key.id), resources.settings)
+            click.echo(f"{key.id}\t{key.name}\t{key.prefix}…\t{state}\t{_limits_text(limits)}")
+
+    def _key(id_or_name: str):
+        key = find_key(app.extensions["podrelay"].redis, id_or_name)
+        if key is None:
+            raise click.ClickException(f"no key {id_or_name}")
+        return key
+
+    @keys.command("limits")
+    @click.argument("key_id")
+    @click.option("--rpm", help="Requests per minute: a number, 'unlimited' or 'default'.")
+    @click.option("--concurrency", help="Jobs in flight at once: a number, 'unlimited' or 'default'.")
+    @click.option("--budget", help="Monthly budget in USD: a number, 'unlimited' or 'default'.")
+    def keys_limits(key_id: str, rpm: str | None, concurrency: str | None, budget: str | None) -> None:
+        """Show a key's limits, or change them (they apply within 5 seconds)."""
+        resources = app.extensions["podrelay"]
+        key = _key(key_id)
+        try:
+            set_limits(resources.redis, key.id, rpm=rpm, concurrency=concurrency, budget=budget)
+        except ValueError as error:
+            raise click.ClickException(f"invalid limit: {error}") from None
+        limits = quotas.Limits.resolve(stored_limits(resources.redis, key.id), resources.settings)
+        click.echo(f"{key.id}\t{key.name}\t{_limits_text(limits)}")
+
+    @keys.command("usage")
+    @click.argument("key_id")
+    @click.option("--month", "period", help="The month, YYYY-MM (default: this one, UTC).")
+    def keys_usage(key_id: str, period: str | None) -> None:
+        """Show a key's spend this month, the cost its jobs in flight reserve, and its limits."""
+        resources = app.extensions["podrelay"]
+        key = _key(key_id)
+        used = quotas.usage(resources.redis, key.id, period).to_dict()
+        limits = quotas.Limits.resolve(stored_limits(resources.redis, key.id), resources.settings)
+        click.echo(f"key              {key.id} ({key.name})")
+        click.echo(f"period           {used['period']}")
+        click.echo(f"spend            {used['spend']:.6f} USD over {used['completed_jobs']} completed jobs")
+        click.echo(f"jobs in flight   {used['jobs_in_flight']} (reserving {used['reserved']:.6f} USD)")
+        click.echo(f"limits           {_limits_text(limits)}")
 
     @keys.command("revoke")
     @click.argument("key_id")
@@ -100,6 +139,19 @@ def _register_cli(app: Flask) -> None:
         click.echo(f"wrote {SPEC_PATH}")
 
     app.cli.add_command(keys)
+
+
+def _limits_text(limits: quotas.Limits) -> str:
+    def show(value, unit: str) -> str:
+        return "unlimited" if value is None else f"{value:g} {unit}"
+
+    return ", ".join(
+        [
+            show(limits.requests_per_minute, "requests/minute"),
+            show(limits.jobs_in_flight, "jobs in flight"),
+            show(limits.monthly_budget, "USD/month"),
+        ]
+    )
 
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -73,13 +73,13 @@ def bench_env(redis_url: str, emulator_port: int | None = None, **extra: str) ->
 
 
 def create_key(env: dict) -> str:
-    """A new API key, made with the CLI as an operator would."""
-    created = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", "keys", "create", "bench"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return created.stdout.strip().splitlines()[-1]
+    """A new API key without limits, made with the CLI as an operator would."""
+
+    def flask(*args: str) -> str:
+        command = [sys.executable, "-m", "flask", "--app", "app", *args]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+
+    lines = flask("keys", "create", "bench").strip().splitlines()
+    key_id = lines[0].split()[2]  # "Created key key_... (bench). ..."
+    flask("keys", "limits", key_id, "--rpm", "unlimited", "--concurrency", "unlimited", "--budget", "unlimited")
+    return lines[-1]

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import bench_env, create_key, free_port, procfile_command, start, stop, wait_http  # noqa: E402
 from integration.auth import lookup  # noqa: E402
+from integration.config import Settings  # noqa: E402
 from integration.jobs import EVENTS, Job, JobStatus, job_event  # noqa: E402
 from integration.redis_connection import ensure_embedded, stop_embedded  # noqa: E402
 
@@ -95,7 +96,7 @@ def main() -> None:
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {key}"
         base = f"http://127.0.0.1:{web_port}/v1"
-        key_id = lookup(conn, key)
+        key_id = lookup(conn, key, Settings()).key_id
         subs = [
             api.post(f"{base}/webhooks", json={"url": f"{receiver_url}/s{i}"}, timeout=5).json()["id"]
             for i in range(args.subscriptions)

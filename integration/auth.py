@@ -1,8 +1,9 @@
 """API keys: created by the CLI, stored hashed, checked on every `/v1` request.
 
 Keys are 256-bit random tokens, so a plain SHA-256 is the right hash: it cannot be
-brute-forced and costs one lookup per request. The key itself is never stored or logged. Each process remembers a lookup for
-`CACHE_SECONDS`, so a revoked key stops working within that time.
+brute-forced and costs one lookup per request. The key itself is never stored or logged.
+Each process remembers a lookup (the key's id and limits) for `CACHE_SECONDS`, so a
+revoked key stops working, and changed limits apply, within that time.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from dataclasses import dataclass
 import redis
 from flask import current_app, g, request
 
+from integration.config import Settings
 from integration.errors import ApiError
+from integration.quotas import LIMIT_FIELDS, UNLIMITED, Limits
 
 KEY_PREFIX = "pr_"
 CACHE_SECONDS = 5.0
 _CACHE_LIMIT = 10_000
-_cache: dict[str, tuple[str | None, float]] = {}  # digest -> (key id or None, expiry)
+_cache: dict[str, tuple[Caller | None, float]] = {}  # digest -> (caller or None, expiry)
 _BY_HASH = "pr:apikey:{}"  # hash of the key -> key id
 _KEY = "pr:key:{}"  # key id -> record
 _ALL = "pr:keys"  # set of key ids
@@ -48,6 +51,14 @@ class ApiKey:
             revoked=data.get(b"revoked") == b"1",
             prefix=data.get(b"prefix", b"").decode(),
         )
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the key's id and its effective limits."""
+
+    key_id: str
+    limits: Limits
 
 
 def _digest(key: str) -> str:
@@ -99,28 +110,62 @@ def revoke_key(conn: redis.Redis, key_id: str) -> bool:
     return False
 
 
-def lookup(conn: redis.Redis, secret: str) -> str | None:
-    """The id of the live key with this secret, or None."""
+def find_key(conn: redis.Redis, id_or_name: str) -> ApiKey | None:
+    """A key by its id or its name."""
+    return next((k for k in list_keys(conn) if id_or_name in (k.id, k.name)), None)
+
+
+def set_limits(conn: redis.Redis, key_id: str, **limits: str | None) -> None:
+    """Set a key's limits (`rpm`, `concurrency`, `budget`): a number, `unlimited`, or None for the default."""
+    for name, value in limits.items():
+        if name not in LIMIT_FIELDS:
+            raise ValueError(f"unknown limit {name}")
+        if value is None:
+            continue
+        if value in ("default", ""):
+            conn.hdel(_KEY.format(key_id), name)
+        elif value == UNLIMITED:
+            conn.hset(_KEY.format(key_id), name, UNLIMITED)
+        else:
+            number = float(value) if name == "budget" else int(value)
+            if number < 0:
+                raise ValueError(f"{name} must not be negative")
+            conn.hset(_KEY.format(key_id), name, str(number))
+
+
+def stored_limits(conn: redis.Redis, key_id: str) -> dict[str, str]:
+    """The limit fields set on a key's record (absent ones take the defaults)."""
+    values = conn.hmget(_KEY.format(key_id), *LIMIT_FIELDS)
+    return {name: v.decode() for name, v in zip(LIMIT_FIELDS, values, strict=True) if v is not None}
+
+
+def lookup(conn: redis.Redis, secret: str, settings: Settings) -> Caller | None:
+    """The caller with this secret (a live key), or None."""
     digest = _digest(secret)
     now = time.monotonic()
     cached = _cache.get(digest)
     if cached and cached[1] > now:
         return cached[0]
     stored = conn.get(_BY_HASH.format(digest))
-    key_id = stored.decode() if stored else None
+    caller = None
+    if stored:
+        key_id = stored.decode()
+        caller = Caller(key_id, Limits.resolve(stored_limits(conn, key_id), settings))
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
-    _cache[digest] = (key_id, now + CACHE_SECONDS)
-    return key_id
+    _cache[digest] = (caller, now + CACHE_SECONDS)
+    return caller
 
 
 def require_api_key() -> None:
-    """Set `g.key_id` from the Bearer token, or raise 401 `invalid_api_key`."""
+    """Set `g.key_id` and `g.limits` from the Bearer token, or raise 401 `invalid_api_key`."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "invalid_api_key", "Missing API key: send Authorization: Bearer <api-key>")
-    key_id = lookup(current_app.extensions["podrelay"].redis, token.strip())
-    if key_id is None:
+    resources = current_app.extensions["podrelay"]
+    caller = lookup(resources.redis, token.strip(), resources.settings)
+    if caller is None:
         raise ApiError(401, "invalid_api_key", "Invalid API key provided")
-    g.key_id = key_id
+    g.key_id = caller.key_id
+    g.limits = caller.limits

@@ -67,6 +67,11 @@ class Settings:
     retry_base: float = 1.0  # RunPod unavailable: wait base * 2^attempt (capped at 10 min)
     tracker_concurrency: int = 32
     runpod_timeout: tuple[float, float] = (5.0, 30.0)
+    # Per-key defaults (a key's own limits, set by `keys limits`, win); 0 / None: unlimited.
+    rate_limit_per_minute: int = 600
+    jobs_in_flight_limit: int = 1000
+    monthly_budget: float | None = None  # USD
+    idempotency_ttl: int = 24 * 3600  # how long a POST's answer is kept for its Idempotency-Key
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> Settings:
@@ -113,6 +118,10 @@ class Settings:
             lease_seconds=_float(env, "LEASE_SECONDS", 60.0),
             retry_base=_float(env, "RUNPOD_RETRY_BASE", 1.0),
             tracker_concurrency=_int(env, "TRACKER_CONCURRENCY", 32),
+            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 600),
+            jobs_in_flight_limit=_int(env, "MAX_JOBS_IN_FLIGHT", 1000),
+            monthly_budget=float(env["MONTHLY_BUDGET"]) if env.get("MONTHLY_BUDGET") else None,
+            idempotency_ttl=_int(env, "IDEMPOTENCY_TTL", 24 * 3600),
         )
 
     def with_changes(self, **changes) -> Settings:

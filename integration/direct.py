@@ -13,7 +13,8 @@ import time
 import uuid
 from collections.abc import Callable
 
-from integration import surfaces
+from integration import quotas, surfaces
+from integration.auth import Caller
 from integration.errors import ApiError, not_found, validation_error
 from integration.jobs import UNFINISHED, Job, JobStatus
 from integration.outcomes import apply_status
@@ -58,9 +59,14 @@ class RunPodDirect:
             raise ApiError(502, "provider_error", f"Upstream provider returned error: {error}") from None
 
     def run(
-        self, key_id: str, surface: surfaces.Surface, endpoint_id: str, body: dict, request_id: str, wait_ms: int | None = None
+        self, caller: Caller, surface: surfaces.Surface, endpoint_id: str, body: dict, request_id: str, wait_ms: int | None = None
     ) -> dict:
-        """Submit (and with `wait_ms`, wait like RunPod's runsync); the job is tracked from here on."""
+        """Submit (and with `wait_ms`, wait like RunPod's runsync); the job is tracked from here on.
+
+        The key's limits are checked before RunPod is called; the job then counts against them.
+        """
+        key_id = caller.key_id
+        quotas.check(self.res.redis, key_id, caller.limits)
         job_id = str(uuid.uuid4())
         settings = self.res.settings
         webhook = self.res.tokens.url(settings.public_base_url, job_id) if settings.public_base_url else None

@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 
 _TYPE_BY_STATUS = {
     401: "authentication_error",
-    402: "billing_error",
     403: "permission_error",
     404: "invalid_request_error",
     429: "rate_limit_error",
@@ -78,6 +77,7 @@ _HTTP_CODES = {
     405: ("method_not_allowed", "Method not allowed on this route"),
     413: ("request_too_large", "Request body is too large"),
     415: ("unsupported_media_type", "Content-Type must be application/json"),
+    422: ("unprocessable", "The request could not be processed"),
 }
 
 

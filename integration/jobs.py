@@ -23,6 +23,7 @@ from enum import StrEnum
 import redis
 
 from integration.leases import LeasedSet
+from integration.quotas import IN_FLIGHT, USAGE, LimitReached, Limits, month
 
 JOB = "pr:job:{}"
 KEY_JOBS = "pr:jobs:{}"  # per API key, scored by creation time: listing
@@ -147,10 +148,12 @@ class Job:
 
 
 # Compare-and-set: change status (and fields) only from one of the allowed statuses.
-# KEYS: job hash, pending set, event stream, change channel, job's log. ARGV: new status
-# ('' keeps it), allowed statuses (comma list), ttl seconds (0: none), '1' to drop from
-# pending, the event as a JSON list of stream field/value pairs ('' for none), the log's
-# ttl, then hash field/value pairs.
+# KEYS: job hash, pending set, event stream, change channel, job's log, the key's jobs in
+# flight, the key's usage. ARGV: new status ('' keeps it), allowed statuses (comma list),
+# ttl seconds (0: none), '1' when the job ends (drop it from pending, release its
+# reservation, add a completed job's cost to the month's spend), the event as a JSON list
+# of stream field/value pairs ('' for none), the log's ttl, the month ('YYYY-MM'), then
+# hash field/value pairs.
 # Returns {1, previous status} when applied, {0, current status} when not, {-1} if gone.
 _TRANSITION = """
 local cur = redis.call('HGET', KEYS[1], 'status')
@@ -159,9 +162,22 @@ local allowed = false
 for s in string.gmatch(ARGV[2], '[^,]+') do if s == cur then allowed = true end end
 if not allowed then return {0, cur} end
 if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[1]) end
-if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
+if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-if ARGV[4] == '1' then redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[1], 'id')) end
+if ARGV[4] == '1' then
+  local id = redis.call('HGET', KEYS[1], 'id')
+  redis.call('ZREM', KEYS[2], id)
+  local reserved = redis.call('HGET', KEYS[6], id)
+  if reserved then
+    redis.call('HDEL', KEYS[6], id)
+    redis.call('HINCRBYFLOAT', KEYS[7], 'reserved', -tonumber(reserved))
+  end
+  local cost = tonumber(redis.call('HGET', KEYS[1], 'cost') or '')
+  if ARGV[1] == 'completed' and cost then
+    redis.call('HINCRBYFLOAT', KEYS[7], 'spend:' .. ARGV[7], cost)
+    redis.call('HINCRBY', KEYS[7], 'jobs:' .. ARGV[7], 1)
+  end
+end
 if ARGV[5] ~= '' then redis.call('XADD', KEYS[3], '*', unpack(cjson.decode(ARGV[5]))) end
 if ARGV[1] ~= '' then
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', '100000', '*', 'type', 'status', 'status', ARGV[1])
@@ -171,15 +187,31 @@ end
 return {1, cur}
 """
 
-# Store a new job, due at once. KEYS: job hash, key's index, pending set, wake list.
-# ARGV: job id, created, when it is first due, then the hash's field/value pairs.
+# Store a new job, due at once, within its key's limits. KEYS: job hash, key's index,
+# pending set, wake list, key's jobs in flight, key's usage. ARGV: job id, created, when
+# it is first due, the most jobs in flight ('' : no limit), the monthly budget ('' : none),
+# the month, the job's estimated cost, then the hash's field/value pairs.
+# Returns {1} when stored, {-1, jobs in flight} or {-2, spend, reserved} when refused.
 _CREATE = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+if ARGV[4] ~= '' then
+  local in_flight = redis.call('HLEN', KEYS[5])
+  if in_flight >= tonumber(ARGV[4]) then return {-1, in_flight} end
+end
+if ARGV[5] ~= '' then
+  local spend = tonumber(redis.call('HGET', KEYS[6], 'spend:' .. ARGV[6]) or '0')
+  local reserved = math.max(tonumber(redis.call('HGET', KEYS[6], 'reserved') or '0'), 0)
+  if spend + reserved + tonumber(ARGV[7]) > tonumber(ARGV[5]) + 1e-9 then
+    return {-2, tostring(spend), tostring(reserved)}
+  end
+end
+redis.call('HSET', KEYS[5], ARGV[1], ARGV[7])
+redis.call('HINCRBYFLOAT', KEYS[6], 'reserved', ARGV[7])
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('LPUSH', KEYS[4], ARGV[1])
 redis.call('LTRIM', KEYS[4], 0, 0)
-return 1
+return {1}
 """
 
 
@@ -218,16 +250,33 @@ class JobStore:
 
     # -- accept ---------------------------------------------------------------------
 
-    def create(self, job: Job, due: float = 0) -> None:
+    def create(self, job: Job, due: float = 0, limits: Limits | None = None) -> None:
         """Store a new job, due at once in the pending set: that entry is its submit order.
 
-        One atomic command (a script): the record, the key's index, the pending entry, and
-        a nudge that wakes an idle tracker.
+        One atomic command (a script): the key's concurrency limit and budget checked
+        (`LimitReached` when either would be crossed), the cost reserved, the record, the
+        key's index, the pending entry, and a nudge that wakes an idle tracker.
         """
         fields = [item for pair in job.to_redis().items() for item in pair]
-        self._create(
-            keys=[JOB.format(job.id), KEY_JOBS.format(job.key_id), PENDING, WAKE], args=[job.id, job.created, due, *fields]
-        )
+        period, cost = month(job.created), job.cost or 0.0
+        in_flight_limit = limits.jobs_in_flight if limits else None
+        budget = limits.monthly_budget if limits else None
+        keys = [
+            JOB.format(job.id),
+            KEY_JOBS.format(job.key_id),
+            PENDING,
+            WAKE,
+            IN_FLIGHT.format(job.key_id),
+            USAGE.format(job.key_id),
+        ]
+        args = [job.id, job.created, due, "" if in_flight_limit is None else in_flight_limit, "" if budget is None else budget]
+        answer = self._create(keys=keys, args=[*args, period, cost, *fields])
+        if answer[0] == -1:
+            raise LimitReached("concurrency_limit_exceeded", {"limit": in_flight_limit, "in_flight": int(answer[1])})
+        if answer[0] == -2:
+            spend, reserved = float(answer[1]), float(answer[2])
+            details = {"budget": budget, "period": period, "spend": round(spend, 6), "reserved": round(reserved, 6)}
+            raise LimitReached("budget_exceeded", {**details, "estimated_cost": cost})
         if job.runpod_id:
             self.index_runpod_id(job.id, job.runpod_id)
 
@@ -290,13 +339,15 @@ class JobStore:
             changed = {k: v for k, v in fields.items() if k in Job.__dataclass_fields__ and k != "callback"}
             after = replace(job, status=to, **changed)
             event = job_event(EVENT_TYPES[to], after, self.event_data(after.to_api()))
-        return self._compare_and_set(job.id, to, allowed, event, fields)
+        return self._compare_and_set(job.id, to, allowed, event, fields, key_id=job.key_id)
 
     def update(self, job_id: str, only_if: tuple[JobStatus, ...] = UNFINISHED, **fields) -> Transition:
         """Write fields without changing the status, if the job is in `only_if` (unfinished)."""
         return self._compare_and_set(job_id, None, only_if, None, fields)
 
-    def _compare_and_set(self, job_id: str, to: JobStatus | None, allowed, event: list | None, fields: dict) -> Transition:
+    def _compare_and_set(
+        self, job_id: str, to: JobStatus | None, allowed, event: list | None, fields: dict, key_id: str = ""
+    ) -> Transition:
         final = to is not None and to.final
         args: list = [
             to.value if to else "",
@@ -305,12 +356,13 @@ class JobStore:
             "1" if final else "0",
         ]
         args.append(json.dumps(event, separators=(",", ":")) if event else "")
-        args.append(self.result_ttl)
+        args += [self.result_ttl, month()]
         for name, value in fields.items():
             if isinstance(value, (dict, list)):
                 value = json.dumps(value, separators=(",", ":"))
             args += [name, "" if value is None else value]
         keys = [JOB.format(job_id), PENDING, EVENTS, CHANGED.format(job_id), LOG.format(job_id)]
+        keys += [IN_FLIGHT.format(key_id), USAGE.format(key_id)]
         applied, previous = self._transition(keys=keys, args=args)
         return Transition(applied == 1, JobStatus(previous.decode()) if previous else None)
 
@@ -364,6 +416,8 @@ class JobStore:
         )
         pipe.persist(JOB.format(job.id))
         pipe.zadd(PENDING, {job.id: time.time()})
+        pipe.hset(IN_FLIGHT.format(job.key_id), job.id, job.cost or 0.0)  # it runs, and costs, again
+        pipe.hincrbyfloat(USAGE.format(job.key_id), "reserved", job.cost or 0.0)
         pipe.execute()
 
     def set_runpod_status(self, job_id: str, runpod_status: str) -> None:

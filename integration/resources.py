@@ -15,8 +15,10 @@ from integration.callbacks import CallbackTokens
 from integration.config import Settings
 from integration.deliveries import DeliveryStore
 from integration.downloads import DownloadLinks
+from integration.idempotency import IdempotencyStore
 from integration.jobs import JobStore
 from integration.prices import PriceTable
+from integration.ratelimit import RateLimiter
 from integration.redis_connection import connect, resolve_url
 from integration.runpod import RunPodClient
 from integration.subscriptions import SubscriptionStore
@@ -58,6 +60,15 @@ class Resources:
     @cached_property
     def prices(self) -> PriceTable:
         return PriceTable(self.settings.price_table)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(self.redis)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyStore:
+        held = max(self.settings.prefer_wait_max, self.settings.openai_wait_max)
+        return IdempotencyStore(self.redis, self.settings.idempotency_ttl, claim_seconds=int(held) + 60)
 
     @cached_property
     def waiter(self) -> JobWaiter:

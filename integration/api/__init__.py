@@ -29,7 +29,7 @@ def json_body() -> dict:
 
 def init_app(app: Flask) -> None:
     """Give every request an id (the client's `X-Request-Id` when sane) and mount the routes."""
-    from integration.api import callbacks, downloads, enqueue, events, health, jobs, openai, runpod_routes, webhooks
+    from integration.api import admission, callbacks, downloads, enqueue, events, health, jobs, openai, runpod_routes, webhooks
 
     @app.before_request
     def _request_id():
@@ -41,6 +41,7 @@ def init_app(app: Flask) -> None:
         response.headers["X-Request-Id"] = getattr(g, "request_id", "")
         return response
 
+    admission.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(enqueue.bp, url_prefix="/v1")
     app.register_blueprint(jobs.bp, url_prefix="/v1")

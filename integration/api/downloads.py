@@ -9,14 +9,14 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, redirect, request
 
 from integration import downloads
+from integration.api.admission import admit
 from integration.api.jobs import own_job
-from integration.auth import require_api_key
 from integration.errors import ApiError, not_found, validation_error
 from integration.jobs import Job
 
 bp = Blueprint("downloads", __name__)  # no key: the signed link is the credential
 keyed = Blueprint("job_downloads", __name__)
-keyed.before_request(require_api_key)
+keyed.before_request(admit)
 
 
 def serve(job: Job | None, index: int):

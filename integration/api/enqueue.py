@@ -15,13 +15,15 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from integration import schemas, surfaces
 from integration.api import json_body
-from integration.auth import require_api_key
+from integration.api.admission import admit
+from integration.errors import ApiError
 from integration.jobs import Job, JobStatus
 from integration.outbound import check_target
+from integration.quotas import LimitReached
 from integration.waiting import preferred_wait
 
 bp = Blueprint("enqueue", __name__)
-bp.before_request(require_api_key)
+bp.before_request(admit)
 
 
 def enqueue_answer(job: Job, surface: surfaces.Surface) -> dict:
@@ -58,8 +60,25 @@ def accept(surface: surfaces.Surface, request_data: dict, job_input: dict | None
         request_id=g.request_id,
         cost=resources.prices.estimate(surface, model, request_data)["estimated_cost"],
     )
-    resources.jobs.create(job)
+    store_within_limits(job)
     return job
+
+
+def store_within_limits(job: Job, due: float = 0) -> None:
+    """Store a job if the caller's concurrency limit and budget allow it; else 429 or 402."""
+    try:
+        current_app.extensions["podrelay"].jobs.create(job, due=due, limits=g.limits)
+    except LimitReached as refused:
+        raise refusal(refused) from None
+
+
+def refusal(refused: LimitReached) -> ApiError:
+    """The answer to a job the key's limits do not admit (seed 003's bodies)."""
+    if refused.code == "budget_exceeded":
+        return ApiError(402, "budget_exceeded", "Budget limit exceeded for monthly period", details=refused.details)
+    limit = refused.details["limit"]
+    message = f"Concurrency limit exceeded: {limit} jobs in flight; retry when one has ended"
+    return ApiError(429, "concurrency_limit_exceeded", message, details=refused.details, headers={"Retry-After": "5"})
 
 
 def wait_for_end(job_id: str, seconds: float) -> Job | None:

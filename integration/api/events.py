@@ -12,12 +12,12 @@ import json
 from flask import Blueprint, Response, current_app, request
 from flask_sock import Sock
 
+from integration.api.admission import admit
 from integration.api.jobs import own_job
-from integration.auth import require_api_key
 from integration.streaming import job_events, valid_event_id
 
 bp = Blueprint("events", __name__)
-bp.before_request(require_api_key)
+bp.before_request(admit)
 sock = Sock()
 
 

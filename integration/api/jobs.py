@@ -8,13 +8,13 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from integration import surfaces
-from integration.auth import require_api_key
+from integration.api.admission import admit
 from integration.errors import ApiError, not_found, validation_error
 from integration.jobs import UNFINISHED, Job, JobStatus
 from integration.tasks import enqueue_cancel
 
 bp = Blueprint("jobs", __name__)
-bp.before_request(require_api_key)
+bp.before_request(admit)
 
 
 def own_job(job_id: str) -> Job:

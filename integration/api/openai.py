@@ -18,14 +18,14 @@ from marshmallow import Schema, fields, validate
 
 from integration import schemas, surfaces, transforms
 from integration.api import json_body
+from integration.api.admission import admit
 from integration.api.enqueue import accept, wait_for_end
-from integration.auth import require_api_key
 from integration.errors import ApiError
 from integration.jobs import Job, JobStatus
 from integration.streaming import job_events
 
 bp = Blueprint("openai", __name__)
-bp.before_request(require_api_key)
+bp.before_request(admit)
 
 UPLOAD_MAX_BYTES = 25 * 1024 * 1024  # OpenAI's own limit for audio files
 

@@ -12,13 +12,16 @@ from marshmallow import Schema, fields, validate
 
 from integration import schemas
 from integration.api import json_body
-from integration.auth import require_api_key
+from integration.api.admission import admit
+from integration.api.enqueue import refusal
+from integration.auth import Caller
 from integration.direct import RunPodDirect
 from integration.errors import validation_error
 from integration.outbound import check_target
+from integration.quotas import LimitReached
 
 bp = Blueprint("runpod", __name__)
-bp.before_request(require_api_key)
+bp.before_request(admit)
 
 
 class DirectRunSchema(Schema):
@@ -41,7 +44,11 @@ def _submit(surface_name: str, wait_ms: int | None):
     body = schemas.load(_run_schema, json_body())
     if "webhook_url" in body:
         check_target(body["webhook_url"], current_app.extensions["podrelay"].settings.webhook_allow_private, "webhook_url")
-    return jsonify(direct.run(g.key_id, surface, endpoint_id, body, g.request_id, wait_ms))
+    try:
+        answer = direct.run(Caller(g.key_id, g.limits), surface, endpoint_id, body, g.request_id, wait_ms)
+    except LimitReached as refused:
+        raise refusal(refused) from None
+    return jsonify(answer)
 
 
 @bp.post("/runpod/<surface>/run")

@@ -13,7 +13,7 @@ from marshmallow import Schema, fields, validate
 
 from integration import schemas, surfaces
 from integration.api import json_body
-from integration.auth import require_api_key
+from integration.api.admission import admit
 from integration.deliveries import STATUSES, Delivery
 from integration.errors import not_found, validation_error
 from integration.jobs import EVENTS, event_body
@@ -21,7 +21,7 @@ from integration.outbound import check_target
 from integration.subscriptions import EVENT_NAMES, TEST_EVENT, Subscription
 
 bp = Blueprint("webhooks", __name__)
-bp.before_request(require_api_key)
+bp.before_request(admit)
 
 
 class SubscriptionSchema(Schema):

@@ -1,0 +1,78 @@
+"""What every keyed request passes before its view: the API key, the rate limit, and (on
+POST) the idempotency key. And what every keyed answer carries after it: the rate-limit
+headers, and, for a POST with an idempotency key, its answer kept for replay.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask, Response, current_app, g, request
+
+from integration.auth import require_api_key
+from integration.errors import ApiError, validation_error
+from integration.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADERS, fingerprint
+
+_PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
+
+
+def admit() -> Response | None:
+    """Authenticate, count the request, and replay or claim its idempotency key."""
+    require_api_key()
+    _count_request()
+    if request.method == "POST":
+        return _claim_idempotency_key()
+    return None
+
+
+def _count_request() -> None:
+    limit = g.limits.requests_per_minute
+    if limit is None:
+        return
+    g.rate = current_app.extensions["podrelay"].rate_limiter.hit(g.key_id, limit)
+    if not g.rate.admitted:
+        message = f"Rate limit exceeded: {limit} requests per minute"
+        raise ApiError(429, "rate_limit_exceeded", message, details=g.rate.details())
+
+
+def _claim_idempotency_key() -> Response | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if len(key) > MAX_KEY_LENGTH or not _PRINTABLE.match(key):
+        raise validation_error(
+            f"Invalid 'Idempotency-Key' header: 1 to {MAX_KEY_LENGTH} printable ASCII characters, no spaces.", "Idempotency-Key"
+        )
+    store = current_app.extensions["podrelay"].idempotency
+    record = store.record(g.key_id, key)
+    state, stored = store.begin(
+        record, fingerprint(request.method, request.path, request.query_string, request.get_data(cache=True))
+    )
+    if state == "mismatch":
+        message = "This Idempotency-Key was used with a different request; keys can only be reused with the same request"
+        raise ApiError(422, "idempotency_key_reused", message, param="Idempotency-Key")
+    if state == "busy":
+        message = "A request with this Idempotency-Key is still being answered; retry when it has been"
+        raise ApiError(409, "idempotency_key_in_use", message, param="Idempotency-Key", headers={"Retry-After": "1"})
+    if stored is not None:
+        response = Response(stored.body, status=stored.status, headers=stored.headers)
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+    g.idempotency_record = record
+    return None
+
+
+def init_app(app: Flask) -> None:
+    """Add the rate-limit headers to every keyed answer; keep idempotent answers."""
+
+    @app.after_request
+    def _after(response: Response) -> Response:
+        rate = g.get("rate")
+        if rate is not None:
+            response.headers.update(rate.headers())
+        record = g.pop("idempotency_record", None)
+        if record is not None:
+            body = None if response.is_streamed else response.get_data()
+            headers = {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
+            current_app.extensions["podrelay"].idempotency.finish(record, response.status_code, headers, body)
+        return response

@@ -1,0 +1,88 @@
+"""Requests per minute per API key: a sliding window counted in Redis, in one script.
+
+Every admitted request is a member of the key's sorted set, scored by Redis's own clock
+(so every web process agrees on the time); a request is admitted while fewer than the
+limit were admitted in the last minute. The check and the count are one atomic step,
+so N processes sharing a key share its limit exactly: a burst of limit + k requests
+gets exactly k refusals. The headers follow OpenAI's `x-ratelimit-*` and RFC 9110's
+`Retry-After`.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+
+import redis
+
+WINDOW_SECONDS = 60
+RATE = "pr:rate:{}"
+
+# KEYS: the key's window. ARGV: limit, window (ms), a unique member.
+# Returns {admitted (1/0), requests in the window, ms until the oldest leaves it,
+# ms until the newest leaves it}.
+_HIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local admitted = 0
+if count < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  count = count + 1
+  admitted = 1
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local first = oldest[2] and (tonumber(oldest[2]) + window - now) or 0
+local last = newest[2] and (tonumber(newest[2]) + window - now) or 0
+return {admitted, count, first, last}
+"""
+
+
+@dataclass(frozen=True)
+class RateState:
+    """One request's verdict and what the headers say about the window."""
+
+    admitted: bool
+    limit: int
+    remaining: int
+    retry_after: int  # seconds until a request would be admitted (when refused)
+    reset: int  # seconds until the window is empty again
+
+    def headers(self) -> dict[str, str]:
+        out = {
+            "x-ratelimit-limit-requests": str(self.limit),
+            "x-ratelimit-remaining-requests": str(self.remaining),
+            "x-ratelimit-reset-requests": f"{self.reset}s",
+        }
+        if not self.admitted:
+            out["Retry-After"] = str(self.retry_after)
+        return out
+
+    def details(self) -> dict:
+        """The 429 body's `details` (seed 003's shape)."""
+        return {"limit": self.limit, "window": "minute", "retry_after_secs": self.retry_after}
+
+
+class RateLimiter:
+    """Counts requests per key in a one-minute sliding window."""
+
+    def __init__(self, conn: redis.Redis):
+        self._hit = conn.register_script(_HIT)
+
+    def hit(self, key_id: str, limit: int) -> RateState:
+        """Count one request of `key_id` against `limit` per minute."""
+        admitted, count, first_ms, last_ms = self._hit(
+            keys=[RATE.format(key_id)], args=[limit, WINDOW_SECONDS * 1000, secrets.token_hex(8)]
+        )
+        return RateState(
+            admitted=admitted == 1,
+            limit=limit,
+            remaining=max(limit - count, 0),
+            retry_after=max(1, math.ceil(first_ms / 1000)),
+            reset=math.ceil(max(last_ms, 0) / 1000),
+        )
