@@ -143,13 +143,13 @@ def _register_cli(app: Flask) -> None:
 
 def _limits_text(limits: quotas.Limits) -> str:
     def show(value, unit: str) -> str:
-        return "unlimited" if value is None else f"{value:g} {unit}"
+        return f"{'unlimited' if value is None else f'{value:g}'} {unit}"
 
     return ", ".join(
         [
             show(limits.requests_per_minute, "requests/minute"),
             show(limits.jobs_in_flight, "jobs in flight"),
-            show(limits.monthly_budget, "USD/month"),
+            "no monthly budget" if limits.monthly_budget is None else f"{limits.monthly_budget:g} USD/month",
         ]
     )
 

@@ -29,7 +29,19 @@ def json_body() -> dict:
 
 def init_app(app: Flask) -> None:
     """Give every request an id (the client's `X-Request-Id` when sane) and mount the routes."""
-    from integration.api import admission, callbacks, downloads, enqueue, events, health, jobs, openai, runpod_routes, webhooks
+    from integration.api import (
+        account,
+        admission,
+        callbacks,
+        downloads,
+        enqueue,
+        events,
+        health,
+        jobs,
+        openai,
+        runpod_routes,
+        webhooks,
+    )
 
     @app.before_request
     def _request_id():
@@ -45,6 +57,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(enqueue.bp, url_prefix="/v1")
     app.register_blueprint(jobs.bp, url_prefix="/v1")
+    app.register_blueprint(account.bp, url_prefix="/v1")
     app.register_blueprint(events.bp, url_prefix="/v1")
     events.sock.init_app(app)
     app.register_blueprint(webhooks.bp, url_prefix="/v1")

@@ -1,0 +1,18 @@
+"""The caller's own account: `GET /v1/usage` (its limits, spend this month, jobs in flight)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify
+
+from integration import quotas
+from integration.api.admission import admit
+
+bp = Blueprint("account", __name__)
+bp.before_request(admit)
+
+
+@bp.get("/usage")
+def usage():
+    """The key's effective limits and its usage in the current month (UTC)."""
+    used = quotas.usage(current_app.extensions["podrelay"].redis, g.key_id)
+    return jsonify({"object": "usage", "key_id": g.key_id, "limits": g.limits.to_dict(), "usage": used.to_dict()})
