@@ -17,7 +17,7 @@ from integration.resources import Resources
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app from `settings` (default: the environment)."""
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["podrelay"] = Resources(settings)

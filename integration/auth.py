@@ -131,6 +131,7 @@ def set_limits(conn: redis.Redis, key_id: str, **limits: str | None) -> None:
             if number < 0:
                 raise ValueError(f"{name} must not be negative")
             conn.hset(_KEY.format(key_id), name, str(number))
+    _cache.clear()  # this process sees the change at once; others within CACHE_SECONDS
 
 
 def stored_limits(conn: redis.Redis, key_id: str) -> dict[str, str]:

@@ -52,6 +52,42 @@ class WebhookUrl(fields.String):
             raise ValidationError("Not a valid URL.") from None
         if parts.scheme not in ("http", "https") or not parts.hostname or len(text) > 2048 or any(c.isspace() for c in text):
             raise ValidationError("Must be an absolute http(s) URL of at most 2048 characters.")
+        if not valid_hostname(parts.hostname):
+            raise ValidationError("The URL's host is not a valid host name.")
+        return text
+
+
+def valid_hostname(host: str) -> bool:
+    """A DNS name (RFC 1035: labels of 1 to 63 characters, 253 in all) or an IP literal."""
+    if ":" in host:  # an IPv6 literal; the address check comes later
+        return True
+    labels = host.rstrip(".").split(".")
+    return len(host) <= 253 and all(0 < len(label) <= 63 for label in labels)
+
+
+class MediaUrl(fields.String):
+    """A file the worker fetches: an https URL, or (where the surface takes one, `data=True`)
+    a base64 data URI (`data:image/png;base64,...`). Plain http is refused: the file would
+    travel unprotected to the GPU worker, and a request could point it at a local service."""
+
+    def __init__(self, *args, data: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.data = data
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if self.data and text.startswith("data:") and ";base64," in text[:100]:
+            if len(text) > MAX_STRING * 20:
+                raise ValidationError("Data URI too large.")
+            return text
+        try:
+            parts = urlsplit(text)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme != "https" or not parts.hostname or len(text) > 2048 or any(c.isspace() for c in text):
+            raise ValidationError("Must be an https URL or a base64 data URI." if self.data else "Must be an https URL.")
+        if not valid_hostname(parts.hostname):
+            raise ValidationError("The URL's host is not a valid host name.")
         return text
 
 
@@ -81,7 +117,7 @@ class MessageSchema(Schema):
         elif isinstance(content, str):
             if len(content) > MAX_STRING:
                 raise ValidationError(f"Longer than {MAX_STRING} characters.", "content")
-        elif not (isinstance(content, list) and all(isinstance(part, dict) for part in content)):
+        elif not (isinstance(content, list) and len(content) <= MAX_ITEMS and all(isinstance(part, dict) for part in content)):
             raise ValidationError("Must be a string or a list of content parts.", "content")
 
 
@@ -104,7 +140,7 @@ class ImageSchema(_Base):
 
 
 class TranscriptionSchema(_Base):
-    audioUrl = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)  # noqa: N815 (the API's name)
+    audioUrl = MediaUrl(required=True, data=False)  # noqa: N815 (the API's name)
     language = fields.String(validate=validate.Length(min=2, max=35))
     prompt = fields.String(validate=validate.Length(min=1, max=MAX_STRING))
     response_format = fields.String(validate=validate.OneOf(["json", "text", "srt", "verbose_json", "vtt"]))
@@ -140,21 +176,6 @@ def load(schema: Schema, body: dict) -> dict:
     except ValidationError as error:
         param, message = _first_error(error.messages)
         raise validation_error(f"Invalid value for '{param}': {message}", param or None) from None
-
-
-class MediaUrl(fields.String):
-    """A file the worker fetches: an https URL, or a data URI (`data:image/png;base64,...`)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if text.startswith("data:") and ";base64," in text[:100]:
-            if len(text) > MAX_STRING * 20:
-                raise ValidationError("Data URI too large.")
-            return text
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname or len(text) > 2048:
-            raise ValidationError("Must be an http(s) URL or a base64 data URI.")
-        return text
 
 
 class SpeechSchema(_Base):

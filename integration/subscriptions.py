@@ -100,12 +100,35 @@ def live_secrets(record: dict, now: float) -> list[str]:
     return out
 
 
+# Writes to a subscription that may have just been deleted must not bring back a
+# partial record. KEYS: the record. ARGV: field/value pairs.
+_UPDATE_EXISTING = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSET', KEYS[1], unpack(ARGV))
+"""
+# A failed delivery: failing since now unless already failing. Returns since when ('0': gone).
+_RECORD_FAILURE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return '0' end
+local since = tonumber(redis.call('HGET', KEYS[1], 'failing_since') or '0') or 0
+if since == 0 then
+  redis.call('HSET', KEYS[1], 'failing_since', ARGV[1])
+  return ARGV[1]
+end
+return tostring(since)
+"""
+
+
 class SubscriptionStore:
     """Subscriptions and signing secrets in Redis."""
 
     def __init__(self, conn: redis.Redis, rotation_window: float):
         self.conn = conn
         self.rotation_window = rotation_window
+        self._update_existing = conn.register_script(_UPDATE_EXISTING)
+        self._record_failure = conn.register_script(_RECORD_FAILURE)
+
+    def _write(self, sub_id: str, values: dict) -> None:
+        self._update_existing(keys=[SUB.format(sub_id)], args=[item for pair in values.items() for item in pair])
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -142,18 +165,18 @@ class SubscriptionStore:
 
     def get(self, sub_id: str) -> Subscription | None:
         data = self.conn.hgetall(SUB.format(sub_id)) if len(sub_id) <= 64 else None
-        return Subscription.from_redis(data) if data else None
+        return Subscription.from_redis(data) if data and b"id" in data else None
 
     def for_key(self, key_id: str) -> list[Subscription]:
         ids = [i.decode() for i in self.conn.smembers(KEY_SUBS.format(key_id))]
         pipe = self.conn.pipeline(transaction=False)
         for sub_id in ids:
             pipe.hgetall(SUB.format(sub_id))
-        return sorted((Subscription.from_redis(d) for d in pipe.execute() if d), key=lambda s: s.created)
+        return sorted((Subscription.from_redis(d) for d in pipe.execute() if d and b"id" in d), key=lambda s: s.created)
 
     def update(self, sub_id: str, **fields) -> None:
         values = {k: json.dumps(list(v)) if isinstance(v, (list, tuple)) else v for k, v in fields.items()}
-        self.conn.hset(SUB.format(sub_id), mapping=values)
+        self._write(sub_id, values)
 
     def delete(self, sub: Subscription) -> None:
         pipe = self.conn.pipeline()
@@ -166,22 +189,14 @@ class SubscriptionStore:
         return self.get(sub.id)
 
     def disable(self, sub_id: str, reason: str) -> None:
-        self.conn.hset(SUB.format(sub_id), "disabled_reason", reason)
+        self._write(sub_id, {"disabled_reason": reason})
 
     def record_success(self, sub_id: str, now: float) -> None:
-        self.conn.hset(SUB.format(sub_id), mapping={"last_success": now, "failing_since": 0})
+        self._write(sub_id, {"last_success": now, "failing_since": 0})
 
     def record_failure(self, sub_id: str, now: float) -> float:
         """Note a failed delivery; returns since when the subscription has been failing."""
-        key = SUB.format(sub_id)
-        pipe = self.conn.pipeline()
-        pipe.hsetnx(key, "failing_since", now)
-        pipe.hget(key, "failing_since")
-        since = float(pipe.execute()[1] or 0)
-        if since == 0:  # reset to 0 by a success: failing again from now
-            self.conn.hset(key, "failing_since", now)
-            since = now
-        return since
+        return float(self._record_failure(keys=[SUB.format(sub_id)], args=[now]))
 
     # -- per-key signing secret (for per-request webhook_url) --------------------------
 

@@ -24,7 +24,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from emulator.server import _KeepAliveHandler, make_emulator_server
 from emulator.state import Emulator
-from integration.auth import create_key
+from integration.auth import create_key, set_limits
 from integration.config import Settings
 from integration.redis_connection import ensure_embedded, stop_embedded
 from integration.surfaces import SURFACES
@@ -134,7 +134,10 @@ class Stack:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.resources = self.app.extensions["podrelay"]
         self.redis = self.resources.redis
-        _, self.key = create_key(self.redis, "test")
+        key, self.key = create_key(self.redis, "test")
+        # The tests' own polling (every 20-100 ms) would meet the default rate limit;
+        # the limits have their own tests, with their own keys.
+        set_limits(self.redis, key.id, rpm="unlimited", concurrency="unlimited")
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {self.key}"
         self.workers: list[subprocess.Popen] = []

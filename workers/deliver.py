@@ -224,7 +224,7 @@ class Courier:
                 retry_after = parse_retry_after(answer.headers.get("Retry-After"))
         except InvalidIPAddress:
             attempt["error"] = "refused: the URL resolves to a private, loopback or reserved address"
-        except requests.RequestException as error:
+        except (requests.RequestException, ValueError) as error:  # ValueError: a URL urllib3 cannot parse
             attempt["error"] = f"{type(error).__name__}: {str(error)[:300]}"
         attempt["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
         self._conclude(delivery, sub, attempt, retry_after, now)

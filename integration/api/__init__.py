@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
         account,
         admission,
         callbacks,
+        docs,
         downloads,
         enqueue,
         events,
@@ -55,6 +56,7 @@ def init_app(app: Flask) -> None:
 
     admission.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(docs.bp)
     app.register_blueprint(enqueue.bp, url_prefix="/v1")
     app.register_blueprint(jobs.bp, url_prefix="/v1")
     app.register_blueprint(account.bp, url_prefix="/v1")
