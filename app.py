@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import click
 from flask import Flask
 
-from integration import errors, quotas
+from integration import errors, logs, quotas
 from integration.auth import create_key, find_key, list_keys, revoke_key, set_limits, stored_limits
 from integration.config import Settings
 from integration.resources import Resources
@@ -154,5 +153,8 @@ def _limits_text(limits: quotas.Limits) -> str:
     )
 
 
-logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 app = create_app()
+logs.configure(
+    os.environ.get("LOG_LEVEL", "INFO"),
+    (app.extensions["podrelay"].settings.runpod_api_key, app.extensions["podrelay"].settings.secret_key),
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 
@@ -10,6 +11,7 @@ from flask import Flask, g, request
 
 from integration.errors import ApiError
 
+log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
@@ -52,6 +54,10 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _echo_request_id(response):
         response.headers["X-Request-Id"] = getattr(g, "request_id", "")
+        # The path and query are the client's: the log formatter escapes and masks them.
+        log.info(
+            "%s %s %s -> %d", getattr(g, "request_id", "-"), request.method, request.full_path.rstrip("?"), response.status_code
+        )
         return response
 
     admission.init_app(app)
