@@ -72,6 +72,7 @@ class Settings:
     jobs_in_flight_limit: int = 1000
     monthly_budget: float | None = None  # USD
     idempotency_ttl: int = 24 * 3600  # how long a POST's answer is kept for its Idempotency-Key
+    metrics_token: str = ""  # when set, /metrics wants it as a Bearer token
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> Settings:
@@ -122,6 +123,7 @@ class Settings:
             jobs_in_flight_limit=_int(env, "MAX_JOBS_IN_FLIGHT", 1000),
             monthly_budget=float(env["MONTHLY_BUDGET"]) if env.get("MONTHLY_BUDGET") else None,
             idempotency_ttl=_int(env, "IDEMPOTENCY_TTL", 24 * 3600),
+            metrics_token=env.get("METRICS_TOKEN", ""),
         )
 
     def with_changes(self, **changes) -> Settings:

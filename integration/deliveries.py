@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import redis
 
 from integration.leases import LeasedSet
+from integration.metrics import Metrics
 
 DELIVERY = "pr:dlv:{}"
 ATTEMPTS = "pr:dlv:{}:attempts"
@@ -103,9 +104,10 @@ def delivery_id(event_id: str, target: str) -> str:
 class DeliveryStore:
     """Deliveries, their attempts, and the due set, in Redis."""
 
-    def __init__(self, conn: redis.Redis, ttl: int):
+    def __init__(self, conn: redis.Redis, ttl: int, metrics: Metrics | None = None):
         self.conn = conn
         self.ttl = ttl
+        self.metrics = metrics
         self.due = LeasedSet(conn, DUE)
         self._create = conn.register_script(_CREATE)
 
@@ -158,6 +160,8 @@ class DeliveryStore:
         else:
             pipe.zadd(DUE, {delivery.id: next_due})
         pipe.execute()
+        if self.metrics is not None:
+            self.metrics.inc("podrelay_webhook_deliveries_total", outcome="retry" if status == "pending" else status)
 
     def redeliver(self, delivery: Delivery) -> None:
         """Send again from the start of the retry schedule (the attempt log is kept)."""

@@ -23,6 +23,7 @@ from enum import StrEnum
 import redis
 
 from integration.leases import LeasedSet
+from integration.metrics import Metrics
 from integration.quotas import IN_FLIGHT, USAGE, LimitReached, Limits, month
 
 JOB = "pr:job:{}"
@@ -240,8 +241,11 @@ def job_event(event_type: str, job: Job, data: dict) -> list[str]:
 class JobStore:
     """Every read and write of jobs, on one Redis connection."""
 
-    def __init__(self, conn: redis.Redis, result_ttl: int, event_data: Callable[[dict], dict] | None = None):
+    def __init__(
+        self, conn: redis.Redis, result_ttl: int, event_data: Callable[[dict], dict] | None = None, metrics: Metrics | None = None
+    ):
         self.conn = conn
+        self.metrics = metrics
         self.result_ttl = result_ttl
         self.event_data = event_data or (lambda data: data)  # e.g. link large files instead of inlining
         self._transition = conn.register_script(_TRANSITION)
@@ -279,6 +283,8 @@ class JobStore:
             raise LimitReached("budget_exceeded", {**details, "estimated_cost": cost})
         if job.runpod_id:
             self.index_runpod_id(job.id, job.runpod_id)
+        if self.metrics is not None:
+            self.metrics.inc("podrelay_job_transitions_total", surface=job.surface, status=job.status.value)
 
     # -- read -----------------------------------------------------------------------
 
@@ -339,7 +345,12 @@ class JobStore:
             changed = {k: v for k, v in fields.items() if k in Job.__dataclass_fields__ and k != "callback"}
             after = replace(job, status=to, **changed)
             event = job_event(EVENT_TYPES[to], after, self.event_data(after.to_api()))
-        return self._compare_and_set(job.id, to, allowed, event, fields, key_id=job.key_id)
+        outcome = self._compare_and_set(job.id, to, allowed, event, fields, key_id=job.key_id)
+        if outcome.applied and self.metrics is not None:
+            self.metrics.inc("podrelay_job_transitions_total", surface=job.surface, status=to.value)
+            if to.final:
+                self.metrics.observe("podrelay_job_duration_seconds", fields["finished"] - job.created, surface=job.surface)
+        return outcome
 
     def update(self, job_id: str, only_if: tuple[JobStatus, ...] = UNFINISHED, **fields) -> Transition:
         """Write fields without changing the status, if the job is in `only_if` (unfinished)."""

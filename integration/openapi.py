@@ -75,6 +75,13 @@ def _operations() -> dict[str, Op]:
     ops = {
         "health.healthz": Op("Process is up", "Operations", {200: "Health"}, keyed=False),
         "health.readyz": Op("Ready to serve: Redis, workers, backlog", "Operations", {200: "Health", 503: "Health"}, keyed=False),
+        "health.metrics": Op(
+            "Prometheus metrics (Bearer METRICS_TOKEN when set)",
+            "Operations",
+            {200: (None, ["text/plain"])},
+            errors=(401,),
+            keyed=False,
+        ),
         "docs.openapi_json": Op("This document", "Operations", {200: (None, [JSON])}, keyed=False),
         "docs.docs_page": Op("The API docs page (Swagger UI)", "Operations", {200: (None, ["text/html"])}, keyed=False),
         "docs.docs_asset": Op("The docs page's own files", "Operations", {200: (None, ANY)}, errors=(404,), keyed=False),

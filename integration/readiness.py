@@ -16,6 +16,7 @@ import redis
 from integration.deliveries import DUE
 from integration.jobs import PENDING
 
+RQ_QUEUE = "rq:queue:podrelay"  # RQ's list for the queue named in integration/resources.py
 WORKERS = "pr:workers"  # worker process -> time of its last heartbeat
 HEARTBEAT_EVERY = 5.0
 HEARTBEAT_STALE = 30.0
@@ -59,3 +60,24 @@ def readiness(conn: redis.Redis, max_overdue: int) -> tuple[bool, dict]:
     if problems:
         checks["problems"] = problems
     return not problems, checks
+
+
+def gauges(conn: redis.Redis) -> dict[str, tuple[str, float]]:
+    """Queue depths and live workers, for `/metrics`: name -> (help, value)."""
+    now = time.time()
+    pipe = conn.pipeline(transaction=False)
+    pipe.zcard(PENDING)
+    pipe.zcount(PENDING, "-inf", now - OVERDUE_AFTER)
+    pipe.zcard(DUE)
+    pipe.zcount(DUE, "-inf", now - OVERDUE_AFTER)
+    pipe.zcount(WORKERS, now - HEARTBEAT_STALE, "+inf")
+    pipe.llen(RQ_QUEUE)
+    unfinished, overdue_jobs, deliveries, overdue_deliveries, workers, tasks = pipe.execute()
+    return {
+        "podrelay_jobs_unfinished": ("Jobs accepted and not yet final", unfinished),
+        "podrelay_jobs_overdue": (f"Unfinished jobs due more than {OVERDUE_AFTER:.0f} s ago", overdue_jobs),
+        "podrelay_deliveries_pending": ("Webhook deliveries waiting for an attempt (incl. retries)", deliveries),
+        "podrelay_deliveries_overdue": (f"Deliveries due more than {OVERDUE_AFTER:.0f} s ago", overdue_deliveries),
+        "podrelay_workers_alive": (f"Worker processes that reported in the last {HEARTBEAT_STALE:.0f} s", workers),
+        "podrelay_rq_queue_length": ("RQ tasks (cancels) waiting", tasks),
+    }

@@ -17,6 +17,7 @@ from integration.deliveries import DeliveryStore
 from integration.downloads import DownloadLinks
 from integration.idempotency import IdempotencyStore
 from integration.jobs import JobStore
+from integration.metrics import Metrics
 from integration.prices import PriceTable
 from integration.ratelimit import RateLimiter
 from integration.redis_connection import connect, resolve_url
@@ -46,8 +47,12 @@ class Resources:
         return DownloadLinks(self.settings.secret_key, self.settings.result_ttl, self.settings.public_base_url)
 
     @cached_property
+    def metrics(self) -> Metrics:
+        return Metrics(self.redis)
+
+    @cached_property
     def jobs(self) -> JobStore:
-        return JobStore(self.redis, self.settings.result_ttl, event_data=self.links.linked)
+        return JobStore(self.redis, self.settings.result_ttl, event_data=self.links.linked, metrics=self.metrics)
 
     @cached_property
     def subscriptions(self) -> SubscriptionStore:
@@ -55,7 +60,7 @@ class Resources:
 
     @cached_property
     def deliveries(self) -> DeliveryStore:
-        return DeliveryStore(self.redis, self.settings.result_ttl)
+        return DeliveryStore(self.redis, self.settings.result_ttl, metrics=self.metrics)
 
     @cached_property
     def prices(self) -> PriceTable:
@@ -89,4 +94,9 @@ class Resources:
             self.settings.runpod_api_base,
             timeout=self.settings.runpod_timeout,
             pool_size=max(8, self.settings.tracker_concurrency),
+            on_call=self.count_runpod_call,
         )
+
+    def count_runpod_call(self, operation: str, status: str) -> None:
+        """A RunPod call and how it ended (HTTP status or error), for `/metrics`."""
+        self.metrics.inc("podrelay_runpod_calls_total", operation=operation, status=status)

@@ -13,6 +13,7 @@ import email.utils
 import logging
 import random
 import time
+from collections.abc import Callable
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -73,6 +74,7 @@ class RunPodClient:
         backoff: float = 0.5,
         max_sleep: float = 5.0,
         pool_size: int = 32,
+        on_call: Callable[[str, str], None] | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -84,7 +86,8 @@ class RunPodClient:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.calls: dict[str, int] = {}  # by operation, for metrics and benchmarks
+        self.calls: dict[str, int] = {}  # by operation, for benchmarks
+        self.on_call = on_call or (lambda operation, status: None)  # (operation, HTTP status or error): metrics
 
     # -- operations -----------------------------------------------------------------
 
@@ -144,10 +147,13 @@ class RunPodClient:
             try:
                 response = self.session.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
             except requests.ConnectionError as error:
+                self.on_call(operation, "connection_error")
                 failure: RunPodError = RunPodUnavailable(f"RunPod {operation}: connection failed: {type(error).__name__}")
             except requests.Timeout:
+                self.on_call(operation, "timeout")
                 failure = RunPodUnavailable(f"RunPod {operation}: timed out")
             else:
+                self.on_call(operation, str(response.status_code))
                 if response.status_code < 300:
                     try:
                         return response.json()

@@ -65,6 +65,7 @@ class Tracker:
             timeout=self.settings.runpod_timeout,
             retries=0,  # a failed poll is rescheduled, never slept on
             pool_size=self.settings.tracker_concurrency,
+            on_call=resources.count_runpod_call,
         )
         self.budgets = {
             "status": CallBudget(resources.redis, "status", self.settings.status_budget_per_10s),

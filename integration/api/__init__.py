@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import secrets
+import time
 
 from flask import Flask, g, request
 
@@ -48,6 +49,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _request_id():
+        g.started = time.perf_counter()
         incoming = request.headers.get("X-Request-Id", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else "req_" + secrets.token_hex(12)
 
@@ -58,6 +60,11 @@ def init_app(app: Flask) -> None:
         log.info(
             "%s %s %s -> %d", getattr(g, "request_id", "-"), request.method, request.full_path.rstrip("?"), response.status_code
         )
+        metrics = app.extensions["podrelay"].metrics
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.inc("podrelay_http_requests_total", route=route, method=request.method, status=str(response.status_code))
+        if "started" in g:
+            metrics.observe("podrelay_http_request_duration_seconds", time.perf_counter() - g.started, route=route)
         return response
 
     admission.init_app(app)
