@@ -53,12 +53,10 @@ class Metrics:
         self._ensure_flusher()
 
     def observe(self, name: str, value: float, **labels) -> None:
-        """Record one value in a histogram (cumulative buckets, sum, count)."""
-        with self._lock:
-            for bound in SECONDS_BUCKETS:
-                if value <= bound:
-                    self._pending[_field(name + "_bucket", {**labels, "le": str(bound)})] += 1
-            self._pending[_field(name + "_bucket", {**labels, "le": "+Inf"})] += 1
+        """Record one value in a histogram (its bucket, sum, count)."""
+        bound = next((str(b) for b in SECONDS_BUCKETS if value <= b), "+Inf")
+        with self._lock:  # the one bucket it falls in; made cumulative when rendered
+            self._pending[_field(name + "_bucket", {**labels, "le": bound})] += 1
             self._pending[_field(name + "_sum", labels)] += value
             self._pending[_field(name + "_count", labels)] += 1
         self._ensure_flusher()
@@ -130,8 +128,11 @@ class RedisCollector:
         sums = {tuple(sorted(labels.items())): value for labels, value in grouped.get(name + "_sum", [])}
         keys = sorted({k for series in by_series for k, _ in series})
         family = HistogramMetricFamily(name, HELP.get(name, name), labels=keys)
-        for series, buckets in by_series.items():
-            ordered = sorted(buckets.items(), key=lambda item: float(item[0]))
+        for series, counts in by_series.items():
+            ordered, running = [], 0.0
+            for bound in [*map(str, SECONDS_BUCKETS), "+Inf"]:
+                running += counts.get(bound, 0.0)
+                ordered.append((bound, running))
             family.add_metric([dict(series).get(k, "") for k in keys], ordered, sum_value=sums.get(series, 0.0))
         return family
 
