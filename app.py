@@ -154,7 +154,9 @@ def _limits_text(limits: quotas.Limits) -> str:
 
 
 app = create_app()
+_settings = app.extensions["podrelay"].settings
 logs.configure(
     os.environ.get("LOG_LEVEL", "INFO"),
-    (app.extensions["podrelay"].settings.runpod_api_key, app.extensions["podrelay"].settings.secret_key),
+    (_settings.runpod_api_key, _settings.secret_key, _settings.metrics_token),
+    os.environ.get("LOG_FORMAT") or ("text" if _settings.environment == "development" else "json"),
 )

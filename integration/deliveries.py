@@ -54,6 +54,8 @@ class Delivery:
     created: float = 0.0
     last_status_code: int = 0
     error: str = ""
+    job_id: str = ""  # the job whose event this is (empty for test events)
+    request_id: str = ""  # the request that accepted that job: follows it into the logs
 
     @property
     def target(self) -> str:
@@ -67,6 +69,7 @@ class Delivery:
             "event_id": self.event_id,
             "event_type": self.event_type,
             "webhook_id": self.subscription_id or None,
+            "job_id": self.job_id or None,
             "url": self.url,
             "status": self.status,
             "attempt_count": self.attempts,
@@ -94,6 +97,8 @@ class Delivery:
             created=float(v.get("created") or 0),
             last_status_code=int(v.get("last_status_code") or 0),
             error=v.get("error", ""),
+            job_id=v.get("job_id", ""),
+            request_id=v.get("request_id", ""),
         )
 
 

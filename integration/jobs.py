@@ -13,6 +13,7 @@ change happened, and the webhook dispatcher can never miss one.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -23,8 +24,11 @@ from enum import StrEnum
 import redis
 
 from integration.leases import LeasedSet
+from integration.logs import job_ids
 from integration.metrics import Metrics
 from integration.quotas import IN_FLIGHT, USAGE, LimitReached, Limits, month
+
+log = logging.getLogger(__name__)
 
 JOB = "pr:job:{}"
 KEY_JOBS = "pr:jobs:{}"  # per API key, scored by creation time: listing
@@ -234,7 +238,8 @@ def job_event(event_type: str, job: Job, data: dict) -> list[str]:
     """A job event as stream field/value pairs; its id is the webhook-id of every delivery."""
     return [
         "id", "msg_" + uuid.uuid4().hex, "type", event_type, "key_id", job.key_id, "job_id", job.id,
-        "surface", job.surface, "webhook_url", job.webhook_url or "", "body", event_body(event_type, data),
+        "surface", job.surface, "webhook_url", job.webhook_url or "", "request_id", job.request_id or "",
+        "body", event_body(event_type, data),
     ]  # fmt: skip
 
 
@@ -346,6 +351,9 @@ class JobStore:
             after = replace(job, status=to, **changed)
             event = job_event(EVENT_TYPES[to], after, self.event_data(after.to_api()))
         outcome = self._compare_and_set(job.id, to, allowed, event, fields, key_id=job.key_id)
+        if outcome.applied:
+            detail = f" (RunPod {fields['runpod_id']})" if fields.get("runpod_id") else ""
+            log.info("job %s -> %s%s", outcome.previous, to.value, detail, extra=job_ids(job))
         if outcome.applied and self.metrics is not None:
             self.metrics.inc("podrelay_job_transitions_total", surface=job.surface, status=to.value)
             if to.final:

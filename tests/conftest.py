@@ -113,6 +113,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         RUNPOD_RUN_BUDGET=str(settings.run_budget_per_10s),
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
+        LOG_FORMAT="json",
     )
     env.update({f"RUNPOD_ENDPOINT_{k}": v for k, v in settings.endpoints.items()})
     return env

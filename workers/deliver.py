@@ -23,6 +23,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import redis
 import requests
@@ -150,6 +151,8 @@ class Courier:
                 body=event["body"],
                 subscription_id=sub_id,
                 created=now,
+                job_id=event.get("job_id", ""),
+                request_id=event.get("request_id", ""),
             )
             for sub_id, url in targets
         ]
@@ -227,6 +230,10 @@ class Courier:
         except (requests.RequestException, ValueError) as error:  # ValueError: a URL urllib3 cannot parse
             attempt["error"] = f"{type(error).__name__}: {str(error)[:300]}"
         attempt["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        ids = {"request_id": delivery.request_id, "job_id": delivery.job_id, "delivery_id": delivery.id}
+        outcome = attempt["status_code"] or attempt["error"]
+        log.info("delivery of %s to %s, attempt %d: %s in %.0f ms", delivery.event_type, urlsplit(delivery.url).hostname,
+                 delivery.attempts + 1, outcome, attempt["latency_ms"], extra=ids)  # fmt: skip
         self._conclude(delivery, sub, attempt, retry_after, now)
 
     def _conclude(

@@ -10,6 +10,7 @@ import time
 
 from flask import Flask, g, request
 
+from integration import logs
 from integration.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,18 @@ def init_app(app: Flask) -> None:
         g.started = time.perf_counter()
         incoming = request.headers.get("X-Request-Id", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else "req_" + secrets.token_hex(12)
+        g.log_ids = logs.bind(request_id=g.request_id)
+
+    @app.teardown_request
+    def _unbind(_error):
+        if "log_ids" in g:
+            logs.unbind(g.pop("log_ids"))
 
     @app.after_request
     def _echo_request_id(response):
         response.headers["X-Request-Id"] = getattr(g, "request_id", "")
         # The path and query are the client's: the log formatter escapes and masks them.
-        log.info(
-            "%s %s %s -> %d", getattr(g, "request_id", "-"), request.method, request.full_path.rstrip("?"), response.status_code
-        )
+        log.info("%s %s -> %d", request.method, request.full_path.rstrip("?"), response.status_code)
         metrics = app.extensions["podrelay"].metrics
         route = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.inc("podrelay_http_requests_total", route=route, method=request.method, status=str(response.status_code))
