@@ -20,7 +20,7 @@ lock = threading.Lock()
 
 def main() -> None:
     port, path = int(sys.argv[1]), sys.argv[2]
-    log = open(path, "w", buffering=1)
+    log = open(path, "a", buffering=1)  # appended: a drill restarts the receiver
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
