@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
+import redis
 from rq import Queue, SimpleWorker
 
 from integration.redis_connection import connect
@@ -30,12 +32,22 @@ def run_worker(resources: Resources) -> None:
     ]
     for thread in threads:
         thread.start()
-    connection = connect(resources.redis_url, blocking=True)
-    worker = SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
     try:
-        # No RQ scheduler: it is a forked child that inherits this process's Redis
-        # sockets, so after a SIGKILL Redis would go on handing jobs to the dead worker.
-        worker.work(with_scheduler=False, logging_level="WARNING")
+        delay = 1.0
+        while True:
+            try:
+                connection = connect(resources.redis_url, blocking=True)
+                worker = SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
+                # No RQ scheduler: it is a forked child that inherits this process's Redis
+                # sockets, so after a SIGKILL Redis would go on handing jobs to the dead worker.
+                worker.work(with_scheduler=False, logging_level="WARNING")
+                return
+            except redis.exceptions.ConnectionError as error:
+                # RQ rides out Redis outages once working, but not while it registers: wait,
+                # rather than exit (`start` would stop every process with this one).
+                log.warning("Redis unreachable while the worker starts (%s); again in %.0f s", error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
     finally:
         stop.set()
         for thread in threads:

@@ -1,0 +1,81 @@
+"""Fault drills that fit in the test suite's time (the full ones: bench/drills.py)."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from integration.redis_connection import ensure_embedded, stop_embedded
+from tests.conftest import Stack, make_settings
+
+CHAT = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_accepted_jobs_and_their_events_survive_a_redis_restart(emulator, receivers, tmp_path):
+    redis_dir = str(tmp_path / "redis")
+    url = ensure_embedded(redis_dir)
+    settings = make_settings(url, emulator.base_url, public_base_url="auto", webhook_allow_private=True)
+    settings = settings.with_changes(webhook_retry_schedule=(0, 0.5, 1, 2, 4, 4, 4))
+    stack = Stack(settings, emulator, tmp_path)
+    stack.start_worker()
+    hook = receivers()
+    try:
+        deadline = time.time() + 20
+        while stack.http.get(f"{stack.base_url}/readyz", timeout=5).status_code != 200:  # the worker runs
+            assert time.time() < deadline, "the worker did not start"
+            time.sleep(0.2)
+        ids = [
+            stack.enqueue("/chat/completions", {**CHAT, "webhook_url": hook.url, "emulate": {"delay": 1}})["id"]
+            for _ in range(20)
+        ]
+        stop_embedded(redis_dir)  # SHUTDOWN syncs the append-only file
+        down = stack.http.post(f"{stack.base_url}/v1/chat/completions", json=CHAT, timeout=10)
+        assert down.status_code == 503 and down.json()["error"]["code"] == "service_unavailable"
+        time.sleep(1)
+        ensure_embedded(redis_dir)
+        deadline = time.time() + 20
+        while True:  # the web process reconnects on its own
+            try:
+                answer = stack.http.post(
+                    f"{stack.base_url}/v1/chat/completions", json={**CHAT, "webhook_url": hook.url}, timeout=10
+                )
+            except requests.RequestException:
+                answer = None
+            if answer is not None and answer.status_code == 202:
+                ids.append(answer.json()["id"])
+                break
+            assert time.time() < deadline, "podrelay did not come back after Redis did"
+            time.sleep(0.2)
+        jobs = stack.wait_final(ids, timeout=60)
+        assert [j["status"] for j in jobs.values()].count("completed") == len(ids)
+        hook.wait_for(len(ids), timeout=30)
+        delivered = {r["body"] for r in hook.requests}
+        assert all(any(job_id.encode() in body for body in delivered) for job_id in ids)
+    finally:
+        stack.close()
+        stop_embedded(redis_dir)
+
+
+def test_a_worker_started_while_redis_is_down_waits_for_it(emulator, tmp_path):
+    redis_dir = str(tmp_path / "redis")
+    settings = make_settings(ensure_embedded(redis_dir), emulator.base_url)
+    stack = Stack(settings, emulator, tmp_path)
+    try:
+        stop_embedded(redis_dir)
+        worker = stack.start_worker()
+        time.sleep(2.5)
+        assert worker.poll() is None, "the worker exited while Redis was down"
+        ensure_embedded(redis_dir)
+        deadline = time.time() + 20
+        while True:
+            answer = stack.http.post(f"{stack.base_url}/v1/chat/completions", json=CHAT, timeout=10)
+            if answer.status_code == 202:
+                break
+            assert time.time() < deadline
+            time.sleep(0.2)
+        job_id = answer.json()["id"]
+        assert stack.wait_final([job_id], timeout=40)[job_id]["status"] == "completed"
+    finally:
+        stack.close()
+        stop_embedded(redis_dir)
