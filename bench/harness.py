@@ -83,3 +83,23 @@ def create_key(env: dict) -> str:
     key_id = lines[0].split()[2]  # "Created key key_... (bench). ..."
     flask("keys", "limits", key_id, "--rpm", "unlimited", "--concurrency", "unlimited", "--budget", "unlimited")
     return lines[-1]
+
+
+def peak_rss_mb(group: int) -> dict[str, float]:
+    """Peak resident memory (VmHWM, MiB) of each process in process group `group`, by command."""
+    peaks: dict[str, float] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(proc.name)) != group:
+                continue
+            status = (proc / "status").read_text()
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except (OSError, ProcessLookupError):
+            continue
+        peak = next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0.0)
+        if command and not command.startswith("/bin/sh"):
+            name = " ".join(part.rsplit("/", 1)[-1] for part in command.split()[:4])
+            peaks[f"{name} [{proc.name}]"] = round(peak, 1)
+    return peaks

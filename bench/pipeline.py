@@ -33,7 +33,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import bench_env, create_key, free_port, procfile_command, start, stop, wait_http  # noqa: E402
+from bench.harness import bench_env, create_key, free_port, peak_rss_mb, procfile_command, start, stop, wait_http  # noqa: E402
 from integration.redis_connection import ensure_embedded, stop_embedded  # noqa: E402
 
 CHAT = json.dumps({"messages": [{"role": "user", "content": "Summarize this document in 5 bullets."}]}).encode()
@@ -82,7 +82,7 @@ def load(port: int, path: str, key: str, total: int, processes: int = 2, threads
 # -- the scenarios -----------------------------------------------------------------------
 
 
-def enqueue_ratio(env: dict, logs: Path, key: str, total: int) -> None:
+def enqueue_ratio(env: dict, logs: Path, key: str, total: int) -> dict:
     web_port, trivial_port = free_port(), free_port()
     web = start(procfile_command("web"), {**env, "PORT": str(web_port)}, logs / "web.log")
     trivial_cmd = procfile_command("web").replace("app:app", "bench.trivial:app")
@@ -109,6 +109,7 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int) -> None:
             print(f"   {number:<7}{name:<36}{figures['rate']:>10.0f}{figures['p50_ms']:>10.2f}{figures['p99_ms']:>10.2f}{ratio}")
     median = statistics.median(p["rate"] / b["rate"] for p, b in rounds)
     print(f"   median ratio podrelay / trivial: {median:.2f}")
+    return {"ratio": median, "rounds": rounds}
 
 
 def in_flight(env: dict, logs: Path, key: str, jobs: int, callbacks: bool, emulator_url: str, conn: redis.Redis) -> dict:
@@ -118,6 +119,7 @@ def in_flight(env: dict, logs: Path, key: str, jobs: int, callbacks: bool, emula
     wait_http(f"http://127.0.0.1:{web_port}/healthz")
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {key}"
+    memory_base = conn.info("memory")["used_memory"]
     ids = []
     with ThreadPoolExecutor(16) as pool:
         for answer in pool.map(
@@ -127,6 +129,7 @@ def in_flight(env: dict, logs: Path, key: str, jobs: int, callbacks: bool, emula
             range(jobs),
         ):
             ids.append(answer.json()["id"])
+    memory_in_flight = conn.info("memory")["used_memory"]
     before = requests.get(f"{emulator_url}/_emulator/stats", timeout=10).json()["calls"]
     started = time.time()
     worker = start(procfile_command("worker"), env, logs / f"worker-{callbacks}.log")
@@ -143,12 +146,72 @@ def in_flight(env: dict, logs: Path, key: str, jobs: int, callbacks: bool, emula
                 break
             time.sleep(0.2)
         elapsed = time.time() - started
+        time.sleep(2)  # the last deliveries and metrics
+        memory_finished = conn.info("memory")["used_memory"]
+        rss = {**peak_rss_mb(web.pid), **peak_rss_mb(worker.pid)}
     finally:
         stop(worker)
         stop(web)
-    after = requests.get(f"{emulator_url}/_emulator/stats", timeout=10).json()["calls"]
+    stats = requests.get(f"{emulator_url}/_emulator/stats", timeout=10).json()
+    after = stats["calls"]
     calls = {op: sum(after.get(op, {}).values()) - sum(before.get(op, {}).values()) for op in after}
-    return {"completed": done, "elapsed": elapsed, "peak": peak_in_flight, "calls": calls}
+    return {
+        "completed": done,
+        "elapsed": elapsed,
+        "peak": peak_in_flight,
+        "calls": calls,
+        "max_status_per_10s": stats.get("max_per_10s", {}).get("status", 0),
+        "redis_bytes_per_job": ((memory_in_flight - memory_base) / jobs, (memory_finished - memory_base) / jobs),
+        "rss_mb": rss,
+    }
+
+
+def run(
+    jobs: int = 2000, run_time: float = 5.0, requests_per_route: int = 4000, run_budget: int = 800, enqueue: bool = True
+) -> dict:
+    """Both scenarios, printed as they finish; returns their figures."""
+    workdir = Path(tempfile.mkdtemp(prefix="podrelay-bench-"))
+    redis_url = ensure_embedded(str(workdir / "redis"))
+    conn = redis.Redis.from_url(redis_url)
+    emulator_port = free_port()
+    env = bench_env(redis_url, emulator_port, RUNPOD_RUN_BUDGET=str(run_budget))
+    emulator_cmd = f"{shlex.quote(sys.executable)} -m flask --app app emulator --port {emulator_port} --run-time {run_time}"
+    emulator = start(emulator_cmd, env, workdir / "emulator.log")
+    emulator_url = f"http://127.0.0.1:{emulator_port}"
+    figures: dict = {}
+    try:
+        wait_http(f"{emulator_url}/_emulator/stats")
+        key = create_key(env)
+        print(f"podrelay benchmark on {os.cpu_count()} cores; logs in {workdir}")
+        if enqueue:
+            figures["enqueue"] = enqueue_ratio(env, workdir, key, requests_per_route)
+            conn.delete("rq:queue:podrelay", "pr:pending")  # the enqueued jobs are not part of scenario 2
+        print(f"\n2. {jobs} chat jobs in flight, one worker process, each job runs {run_time}s at the emulator")
+        print(f"   (submission is paced by RUNPOD_RUN_BUDGET={run_budget} /run calls per 10 s per endpoint)")
+        print(
+            f"   {'callbacks':<11}{'completed':>10}{'seconds':>9}{'peak in flight':>16}{'run/job':>9}{'status/job':>12}"
+            f"{'max status/10s':>16}{'Redis B/job in flight':>23}{'Redis B/finished job':>22}"
+        )
+        for callbacks in (True, False):
+            result = figures["callbacks_on" if callbacks else "callbacks_off"] = in_flight(
+                env, workdir, key, jobs, callbacks, emulator_url, conn
+            )
+            calls = result["calls"]
+            per_flight, per_finished = result["redis_bytes_per_job"]
+            print(
+                f"   {'on' if callbacks else 'off':<11}{result['completed']:>10}{result['elapsed']:>9.1f}{result['peak']:>16}"
+                f"{calls.get('run', 0) / jobs:>9.2f}{calls.get('status', 0) / jobs:>12.2f}{result['max_status_per_10s']:>16}"
+                f"{per_flight:>23.0f}{per_finished:>22.0f}"
+            )
+            conn.flushdb()
+            key = create_key(env)
+        print("   peak RSS (MiB) in the callbacks-off run:")
+        for name, mib in figures["callbacks_off"]["rss_mb"].items():
+            print(f"     {mib:>8.1f}  {name}")
+    finally:
+        stop(emulator)
+        stop_embedded(str(workdir / "redis"))
+    return figures
 
 
 def main() -> None:
@@ -159,35 +222,7 @@ def main() -> None:
     parser.add_argument("--run-budget", type=int, default=800, help="RUNPOD_RUN_BUDGET: /run calls per endpoint per 10 s")
     parser.add_argument("--skip-enqueue", action="store_true")
     args = parser.parse_args()
-
-    workdir = Path(tempfile.mkdtemp(prefix="podrelay-bench-"))
-    redis_url = ensure_embedded(str(workdir / "redis"))
-    conn = redis.Redis.from_url(redis_url)
-    emulator_port = free_port()
-    env = bench_env(redis_url, emulator_port, RUNPOD_RUN_BUDGET=str(args.run_budget))
-    emulator_cmd = f"{shlex.quote(sys.executable)} -m flask --app app emulator --port {emulator_port} --run-time {args.run_time}"
-    emulator = start(emulator_cmd, env, workdir / "emulator.log")
-    emulator_url = f"http://127.0.0.1:{emulator_port}"
-    try:
-        wait_http(f"{emulator_url}/_emulator/stats")
-        key = create_key(env)
-        print(f"podrelay benchmark on {os.cpu_count()} cores; logs in {workdir}")
-        if not args.skip_enqueue:
-            enqueue_ratio(env, workdir, key, args.requests)
-            conn.delete("rq:queue:podrelay", "pr:pending")  # the enqueued jobs are not part of scenario 2
-        print(f"\n2. {args.jobs} chat jobs in flight, one worker process, each job runs {args.run_time}s at the emulator")
-        print(f"   (submission is paced by RUNPOD_RUN_BUDGET={args.run_budget} /run calls per 10 s per endpoint)")
-        print(f"   {'callbacks':<11}{'completed':>10}{'seconds':>9}{'peak in flight':>16}{'run/job':>9}{'status/job':>12}")
-        for callbacks in (True, False):
-            figures = in_flight(env, workdir, key, args.jobs, callbacks, emulator_url, conn)
-            calls = figures["calls"]
-            print(
-                f"   {'on' if callbacks else 'off':<11}{figures['completed']:>10}{figures['elapsed']:>9.1f}{figures['peak']:>16}"
-                f"{calls.get('run', 0) / args.jobs:>9.2f}{calls.get('status', 0) / args.jobs:>12.2f}"
-            )
-    finally:
-        stop(emulator)
-        stop_embedded(str(workdir / "redis"))
+    run(args.jobs, args.run_time, args.requests, args.run_budget, not args.skip_enqueue)
 
 
 if __name__ == "__main__":

@@ -67,8 +67,12 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=200.0, help="jobs enqueued per second in scenario 2")
-    args = parser.parse_args()
+    run(parser.parse_args())
 
+
+def run(args) -> dict:
+    """Both scenarios, printed as they finish; returns their figures."""
+    figures: dict = {}
     workdir = Path(tempfile.mkdtemp(prefix="podrelay-webhooks-"))
     redis_url = ensure_embedded(str(workdir / "redis"))
     conn = redis.Redis.from_url(redis_url)
@@ -121,6 +125,7 @@ def main() -> None:
         print(f"\n1. {args.events} events x {args.subscriptions} subscriptions = {total} deliveries, one worker process")
         print(f"   worker start to last arrival: {time.time() - started:.1f} s")
         print(f"   first to last arrival: {last - first:.1f} s -> {total / (last - first):.0f} deliveries/s")
+        figures["deliveries_per_s"] = total / (last - first)
 
         # 2. Latency: real jobs, completion -> webhook arrival.
         for sub_id in subs:
@@ -148,11 +153,13 @@ def main() -> None:
         print(
             f"   completion -> webhook arrival: p50 {statistics.median(delays):.1f} ms, p99 {percentile(delays, 0.99):.1f} ms, max {max(delays):.1f} ms"
         )
+        figures.update(completions_per_s=rate, p50_ms=statistics.median(delays), p99_ms=percentile(delays, 0.99))
         stop(worker)
     finally:
         for process in processes:
             stop(process)
         stop_embedded(str(workdir / "redis"))
+    return figures
 
 
 if __name__ == "__main__":

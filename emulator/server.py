@@ -23,6 +23,7 @@ def create_emulator_app(emulator: Emulator | None = None) -> Flask:
 
     def answer(operation: str, body, status: int = 200):
         state.calls[(operation, status)] += 1
+        state.per_second[(operation, int(time.time()))] += 1
         response = jsonify(body)
         response.status_code = status
         return response
@@ -125,9 +126,14 @@ def create_emulator_app(emulator: Emulator | None = None) -> Flask:
         calls: dict[str, dict[str, int]] = {}
         for (operation, code), count in list(state.calls.items()):
             calls.setdefault(operation, {})[str(code)] = count
+        busiest: dict[str, int] = {}  # the most calls of an operation in any 10 consecutive seconds
+        for (operation, second), _ in list(state.per_second.items()):
+            window = sum(state.per_second.get((operation, second + k), 0) for k in range(10))
+            busiest[operation] = max(busiest.get(operation, 0), window)
         return jsonify(
             {
                 "calls": calls,
+                "max_per_10s": busiest,
                 "jobs": len(state.jobs),
                 "callbacks_sent": state.callbacks_sent,
                 "callbacks_failed": state.callbacks_failed,

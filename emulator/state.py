@@ -144,6 +144,7 @@ class Emulator:
         self.forget_after = forget_after
         self.jobs: dict[str, EmulatedJob] = {}
         self.calls: Counter = Counter()  # (operation, http status)
+        self.per_second: Counter = Counter()  # (operation, epoch second): RunPod's rate limits are per 10 s
         self.faults: dict[str, deque] = {}
         self.fault_rates: dict[str, float] = {}
         self.fault_counter = 0
