@@ -58,19 +58,21 @@ def fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
 class IdempotencyStore:
     """Claims, keeps and replays answers by (API key, idempotency key)."""
 
-    def __init__(self, conn: redis.Redis, ttl: int, claim_seconds: int):
+    def __init__(self, conn: redis.Redis, ttl: int):
         self.conn = conn
         self.ttl = ttl
-        self.claim_seconds = claim_seconds  # a claim whose process died lapses after this
         self._begin = conn.register_script(_BEGIN)
 
     @staticmethod
     def record(key_id: str, idempotency_key: str) -> str:
         return RECORD.format(key_id, hashlib.sha256(idempotency_key.encode()).hexdigest())
 
-    def begin(self, record: str, request_fingerprint: str) -> tuple[str, StoredAnswer | None]:
-        """('new', None) when this request now owns the key; ('mismatch'|'busy', None); ('done', answer)."""
-        answer = self._begin(keys=[record], args=[request_fingerprint, self.claim_seconds])
+    def begin(self, record: str, request_fingerprint: str, claim_seconds: int) -> tuple[str, StoredAnswer | None]:
+        """('new', None) when this request now owns the key; ('mismatch'|'busy', None); ('done', answer).
+
+        A claim lapses after `claim_seconds` (the longest the request may be held, plus a
+        margin), so a retry is not refused for long when the process answering died."""
+        answer = self._begin(keys=[record], args=[request_fingerprint, claim_seconds])
         state = answer[0].decode()
         if state != "done":
             return state, None

@@ -72,8 +72,7 @@ class Resources:
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:
-        held = max(self.settings.prefer_wait_max, self.settings.openai_wait_max)
-        return IdempotencyStore(self.redis, self.settings.idempotency_ttl, claim_seconds=int(held) + 60)
+        return IdempotencyStore(self.redis, self.settings.idempotency_ttl)
 
     @cached_property
     def waiter(self) -> JobWaiter:

@@ -43,13 +43,17 @@ def test_same_key_with_another_body_or_route_is_422(client, auth):
     assert len(_jobs(client, auth)) == 1
 
 
-def test_same_key_while_the_first_request_is_still_answered_is_409(client, auth):
+def test_same_key_while_the_first_request_is_still_answered_is_409(client, auth, app):
     headers = {**auth, "Idempotency-Key": "slow-1", "Prefer": "wait=2"}  # no worker: the job stays queued
     first: list = []
     holder = threading.Thread(target=lambda: first.append(client.post("/v1/chat/completions", json=CHAT, headers=headers)))
     holder.start()
     time.sleep(0.5)
     busy = client.post("/v1/chat/completions", json=CHAT, headers=headers)
+    claims = list(app.extensions["podrelay"].redis.scan_iter("pr:idem:*"))
+    # The claim lasts as long as the request may be held (2 s) plus a margin, so if the
+    # process answering it died, a retry would be refused for half a minute, not minutes.
+    assert len(claims) == 1 and 0 < app.extensions["podrelay"].redis.ttl(claims[0]) <= 32
     assert busy.status_code == 409
     assert busy.get_json()["error"]["code"] == "idempotency_key_in_use"
     assert busy.headers["Retry-After"] == "1"

@@ -12,6 +12,7 @@ from flask import Flask, Response, current_app, g, request
 from integration.auth import require_api_key
 from integration.errors import ApiError, validation_error
 from integration.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADERS, fingerprint
+from integration.waiting import preferred_wait
 
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
 
@@ -45,9 +46,8 @@ def _claim_idempotency_key() -> Response | None:
         )
     store = current_app.extensions["podrelay"].idempotency
     record = store.record(g.key_id, key)
-    state, stored = store.begin(
-        record, fingerprint(request.method, request.path, request.query_string, request.get_data(cache=True))
-    )
+    request_fingerprint = fingerprint(request.method, request.path, request.query_string, request.get_data(cache=True))
+    state, stored = store.begin(record, request_fingerprint, _longest_hold())
     if state == "mismatch":
         message = "This Idempotency-Key was used with a different request; keys can only be reused with the same request"
         raise ApiError(422, "idempotency_key_reused", message, param="Idempotency-Key")
@@ -60,6 +60,19 @@ def _claim_idempotency_key() -> Response | None:
         return response
     g.idempotency_record = record
     return None
+
+
+def _longest_hold() -> int:
+    """How long this request may be held before it is answered, plus a margin: its claim's life,
+    so a retry is not refused for long when the process answering it died."""
+    settings = current_app.extensions["podrelay"].settings
+    if request.path.startswith("/openai/"):
+        held = settings.openai_wait_max
+    elif request.path.startswith("/v1/runpod/"):
+        held = 300  # runsync's longest wait
+    else:
+        held = preferred_wait(request.headers.get("Prefer"), settings.prefer_wait_max) or 0
+    return int(held) + 30
 
 
 def init_app(app: Flask) -> None:
