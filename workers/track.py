@@ -4,7 +4,7 @@ It leases due jobs from the pending set in batches and, per job, submits it to R
 (queued jobs), applies a provider callback that arrived, or polls RunPod's `/status`;
 the HTTP calls run concurrently on one session. No thread waits on one job, so a process
 carries thousands in flight. `/run` and `/status` calls are counted per endpoint in
-Redis against budgets per 10 seconds shared by all worker processes, so podrelay stays
+Redis against budgets (a tenth of the 10-second budget per second) shared by all worker processes, so podrelay stays
 under RunPod's limits (1,000 `/run` and 2,000 `/status` per 10 s per endpoint).
 """
 
@@ -28,25 +28,29 @@ from workers.submit import submit
 log = logging.getLogger(__name__)
 
 BATCH = 500  # jobs leased per round
-_BUDGET = "pr:budget:{}:{}:{}"  # operation, endpoint, 10-second window
+_BUDGET = "pr:budget:{}:{}:{}"  # operation, endpoint, second
 
 
 class CallBudget:
-    """Counts calls of one RunPod operation per endpoint per 10-second window, across processes."""
+    """Counts calls of one RunPod operation per endpoint, across processes, a tenth of the
+    10-second budget per second: any 10 consecutive seconds (which touch at most 11 of
+    these windows) then see at most 1.1 x the budget, under RunPod's limit however its
+    window is aligned. (A budget per aligned 10-second window allowed twice the budget
+    across a window boundary: measured 2,033 /status in 10 s against 2,000.)"""
 
     def __init__(self, conn, operation: str, per_window: int):
         self.conn = conn
         self.operation = operation
-        self.per_window = per_window
+        self.per_second = max(1, per_window // 10)
 
     def take(self, endpoint_id: str, wanted: int, now: float) -> int:
-        """How many of `wanted` calls may go now (the rest wait for the next window)."""
-        key = _BUDGET.format(self.operation, endpoint_id, int(now // 10))
+        """How many of `wanted` calls may go now (the rest wait for a later second)."""
+        key = _BUDGET.format(self.operation, endpoint_id, int(now))
         pipe = self.conn.pipeline(transaction=False)
         pipe.incrby(key, wanted)
-        pipe.expire(key, 30)
+        pipe.expire(key, 10)
         used = pipe.execute()[0]
-        granted = max(0, min(wanted, self.per_window - (used - wanted)))
+        granted = max(0, min(wanted, self.per_second - (used - wanted)))
         if granted < wanted:
             self.conn.decrby(key, wanted - granted)
         return granted
@@ -129,12 +133,13 @@ class Tracker:
             by_endpoint.setdefault(job.endpoint_id, []).append(job)
         allowed: list[Job] = []
         deferred: dict[str, float] = {}
-        next_window = (int(now // 10) + 1) * 10
         for endpoint_id, group in by_endpoint.items():
-            granted = self.budgets[operation].take(endpoint_id, len(group), now)
+            budget = self.budgets[operation]
+            granted = budget.take(endpoint_id, len(group), now)
             allowed += group[:granted]
-            for job in group[granted:]:
-                deferred[job.id] = next_window + random.uniform(0, 9)
+            # Spread the rest over the seconds their budget allows, from the next one on.
+            for n, job in enumerate(group[granted:]):
+                deferred[job.id] = int(now) + 1 + n // budget.per_second + random.uniform(0, 1)
         if deferred:
             log.info("%s budget spent; %d jobs wait for the next window", operation, len(deferred))
             self.res.jobs.pending.schedule_many(deferred)
