@@ -27,5 +27,5 @@ def test_n8n_nodes_run_chat_and_image_jobs_and_the_trigger(make_stack):
         ["node", "--test", "test/e2e.test.js"], cwd=NODE_PACKAGE, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert re.search(r"^# pass 5$", result.stdout, re.M), result.stdout[-2000:]
+    assert re.search(r"^# pass 6$", result.stdout, re.M), result.stdout[-2000:]
     assert re.search(r"^# skipped 0$", result.stdout, re.M)

@@ -42,6 +42,16 @@ test('without waiting, the enqueue object comes back', live, async () => {
 	assert.equal(item.json.status, 'queued');
 });
 
+test('an Idempotency Key makes a retried node run return the first job, not start a second', live, async () => {
+	const params = { resource: 'Embedding', operation: 'create', input: 'same request', additionalFields: {}, waitForCompletion: false };
+	const key = `n8n-e2e-${Date.now()}`;
+	const [[first]] = await run({ ...params, idempotencyKey: key });
+	const [[again]] = await run({ ...params, idempotencyKey: key });
+	const [[other]] = await run(params);
+	assert.equal(again.json.id, first.json.id);
+	assert.notEqual(other.json.id, first.json.id);
+});
+
 test("podrelay's errors are NodeApiErrors, and Continue On Fail passes them on", live, async () => {
 	const params = { resource: 'Chat', operation: 'create', messages: { items: [{ role: 'user', content: 'x' }] }, additionalFields: { temperature: 5 }, waitForCompletion: true, maxWait: 10 };
 	await assert.rejects(run(params), (error) => {

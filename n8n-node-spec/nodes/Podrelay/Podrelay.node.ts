@@ -116,7 +116,9 @@ async function runAction(this: IExecuteFunctions, resource: string, operation: s
 	const wait = this.getNodeParameter('waitForCompletion', item, true) as boolean;
 	const maxWait = (this.getNodeParameter('maxWait', item, 600) as number) * 1000;
 	const deadline = Date.now() + maxWait;
-	const headers = wait ? { Prefer: `wait=${Math.max(1, Math.min(WAIT_ROUND, Math.floor(maxWait / 1000)))}` } : {};
+	const headers: IDataObject = wait ? { Prefer: `wait=${Math.max(1, Math.min(WAIT_ROUND, Math.floor(maxWait / 1000)))}` } : {};
+	const idempotencyKey = String(this.getNodeParameter('idempotencyKey', item, '') ?? '').trim();
+	if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
 	const answer = await call.call(this, 'POST', action.route, { body: body.call(this, action, item), headers });
 	if (!wait) return { json: answer.body, pairedItem: { item } };
 	const job = answer.statusCode === 200 ? answer.body : await waitForJob.call(this, String(answer.body.id), deadline);

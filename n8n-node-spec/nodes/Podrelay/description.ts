@@ -131,6 +131,16 @@ const waitOptions: INodeProperties[] = [
 		description: 'How long to wait for the job before failing',
 		displayOptions: { show: { resource: resources.filter((r) => r !== 'Job'), waitForCompletion: [true] } },
 	},
+	{
+		displayName: 'Idempotency Key',
+		name: 'idempotencyKey',
+		type: 'string',
+		default: '',
+		placeholder: 'invoice-1234-summary',
+		description:
+			'Sent as Idempotency-Key: a retry with the same key and the same request gets the first answer for 24 hours instead of starting a second GPU job. An expression of the execution and item index suits Retry On Fail. Leave empty to send none.',
+		displayOptions: { show: { resource: resources.filter((r) => r !== 'Job') } },
+	},
 ];
 
 const jobProperties: INodeProperties[] = [
