@@ -43,6 +43,7 @@ GROUP = "podrelay-deliver"
 DISPATCH_BATCH = 200
 RECLAIM_EVERY = 5.0  # seconds between looks for events a dead worker left unacknowledged
 RESPONSE_KEPT = 1024  # bytes of a receiver's answer kept in the attempt log
+SUBSCRIPTION_FRESH = 1.0  # seconds a subscription read is reused by the sender
 
 
 def _iso(timestamp: float) -> str:
@@ -64,6 +65,7 @@ class Courier:
         self._in_flight = 0
         self._by_target: Counter = Counter()
         self._last_reclaim = 0.0
+        self._subs: dict[str, tuple[Subscription | None, float]] = {}
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -194,10 +196,23 @@ class Courier:
                 if self._by_target[delivery.target] <= 0:
                     del self._by_target[delivery.target]
 
+    def _subscription(self, sub_id: str, now: float) -> Subscription | None:
+        """The subscription, read at most once a second per process: a Redis round trip
+        less per delivery. A change (disabled, deleted, rotated) applies within a second;
+        a rotated-out secret keeps signing for the rotation window anyway."""
+        cached = self._subs.get(sub_id)
+        if cached is not None and now - cached[1] < SUBSCRIPTION_FRESH:
+            return cached[0]
+        sub = self.res.subscriptions.get(sub_id)
+        if len(self._subs) > 10_000:
+            self._subs.clear()
+        self._subs[sub_id] = (sub, now)
+        return sub
+
     def send(self, delivery: Delivery) -> None:
         """One attempt: sign, post, log, and decide what comes next."""
         now = time.time()
-        sub = self.res.subscriptions.get(delivery.subscription_id) if delivery.subscription_id else None
+        sub = self._subscription(delivery.subscription_id, now) if delivery.subscription_id else None
         if delivery.subscription_id and (sub is None or not sub.enabled):
             reason = "subscription deleted" if sub is None else f"subscription disabled: {sub.disabled_reason}"
             self.res.deliveries.record(delivery, {"at": _iso(now), "error": reason}, "dead", None)
