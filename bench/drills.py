@@ -240,15 +240,6 @@ def drill_web(inst: Installation, jobs: int) -> dict:
     return tally(inst, accepted)
 
 
-DRILLS = {
-    "kill": ("SIGKILL a random worker every 0.5-2 s", lambda inst, n: tally(inst, run_jobs(inst, n, kill_workers))),
-    "redis": ("Redis stopped and restarted (AOF) mid-run", lambda inst, n: tally(inst, run_jobs(inst, n, restart_redis))),
-    "runpod": ("RunPod answers 429/503 to a third of /run and /status", None),
-    "receiver": ("webhook receiver down 10 s, then back", lambda inst, n: tally(inst, run_jobs(inst, n, receiver_outage))),
-    "web": ("web SIGKILLed during Prefer: wait, restarted", drill_web),
-}
-
-
 def drill_runpod(inst: Installation, jobs: int) -> dict:
     requests.post(
         f"http://127.0.0.1:{inst.emulator_port}/_emulator/faults", json={"rates": {"run": 0.33, "status": 0.33}}, timeout=5
@@ -256,7 +247,13 @@ def drill_runpod(inst: Installation, jobs: int) -> dict:
     return tally(inst, run_jobs(inst, jobs))
 
 
-DRILLS["runpod"] = (DRILLS["runpod"][0], drill_runpod)
+DRILLS = {
+    "kill": ("SIGKILL a random worker every 0.5-2 s", lambda inst, n: tally(inst, run_jobs(inst, n, kill_workers))),
+    "redis": ("Redis stopped and restarted (AOF) mid-run", lambda inst, n: tally(inst, run_jobs(inst, n, restart_redis))),
+    "runpod": ("RunPod answers 429/503 to a third of /run and /status", drill_runpod),
+    "receiver": ("webhook receiver down 10 s, then back", lambda inst, n: tally(inst, run_jobs(inst, n, receiver_outage))),
+    "web": ("web SIGKILLed during Prefer: wait, restarted", drill_web),
+}
 
 
 def main() -> None:

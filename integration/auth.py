@@ -97,17 +97,17 @@ def list_keys(conn: redis.Redis) -> list[ApiKey]:
 
 def revoke_key(conn: redis.Redis, key_id: str) -> bool:
     """Revoke a key by id or name; False when there is no such key."""
-    for key in list_keys(conn):
-        if key_id in (key.id, key.name):
-            digest = conn.hget(_KEY.format(key.id), "digest")
-            pipe = conn.pipeline()
-            pipe.hset(_KEY.format(key.id), "revoked", "1")
-            if digest:
-                pipe.delete(_BY_HASH.format(digest.decode()))
-                _cache.pop(digest.decode(), None)
-            pipe.execute()
-            return True
-    return False
+    key = find_key(conn, key_id)
+    if key is None:
+        return False
+    digest = conn.hget(_KEY.format(key.id), "digest")
+    pipe = conn.pipeline()
+    pipe.hset(_KEY.format(key.id), "revoked", "1")
+    if digest:
+        pipe.delete(_BY_HASH.format(digest.decode()))
+        _cache.pop(digest.decode(), None)
+    pipe.execute()
+    return True
 
 
 def find_key(conn: redis.Redis, id_or_name: str) -> ApiKey | None:

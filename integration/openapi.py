@@ -62,7 +62,7 @@ ENDPOINT_ID = (
 ANY = ("*/*",)
 
 
-def _operations() -> dict[str, Op]:
+def _operations(converter) -> dict[str, Op]:
     from integration.api.openai import TranscriptionFormSchema
     from integration.api.runpod_routes import DirectRunSchema
     from integration.api.webhooks import SubscriptionSchema, SubscriptionUpdateSchema
@@ -200,7 +200,9 @@ def _operations() -> dict[str, Op]:
             keyed=False,
         ),
     }
-    ops["openai.audio_transcriptions"].form["properties"].update(_fields_of(TranscriptionFormSchema))
+    ops["openai.audio_transcriptions"].form["properties"].update(
+        converter.schema2jsonschema(TranscriptionFormSchema)["properties"]
+    )
     for op in ("status", "stream", "cancel", "retry"):
         ops[f"runpod.runpod_{op}"] = Op(
             f"RunPod /{op} of a job this key started", direct, {200: "RunPodAnswer"}, errors=(404, 502)
@@ -218,12 +220,6 @@ def _operations() -> dict[str, Op]:
             f"Estimate a {surface.name} request's cost", surface.name, {200: "Price"}, surface.schema
         )
     return ops
-
-
-def _fields_of(schema_class) -> dict:
-    spec = APISpec("x", "1", "3.1.0", plugins=[MarshmallowPlugin()])
-    spec.components.schema("Form", schema=schema_class)
-    return spec.to_dict()["components"]["schemas"]["Form"]["properties"]
 
 
 def _content(answer) -> dict:
@@ -247,7 +243,7 @@ def document(app: Flask, version: str) -> dict:
     for name in dir(answers):
         if name.endswith("Schema") and name != "Schema" and name[: -len("Schema")] not in spec.components.schemas:
             spec.components.schema(name[: -len("Schema")], schema=getattr(answers, name))
-    ops = _operations()
+    ops = _operations(plugin.converter)
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         op = ops[rule.endpoint]  # KeyError: a route without an entry above
         path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)

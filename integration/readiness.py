@@ -38,13 +38,9 @@ def beat(conn: redis.Redis, name: str, now: float | None = None) -> None:
 
 def readiness(conn: redis.Redis, max_overdue: int) -> tuple[bool, dict]:
     """(ready, checks): what a load balancer or an operator needs to know."""
-    now = time.time()
-    pipe = conn.pipeline(transaction=False)
-    pipe.zcount(WORKERS, now - HEARTBEAT_STALE, "+inf")
-    pipe.zcount(PENDING, "-inf", now - OVERDUE_AFTER)
-    pipe.zcount(DUE, "-inf", now - OVERDUE_AFTER)
-    pipe.zcard(PENDING)
-    workers, overdue_jobs, overdue_deliveries, unfinished = pipe.execute()
+    now = gauges(conn)
+    workers, unfinished = now["podrelay_workers_alive"][1], now["podrelay_jobs_unfinished"][1]
+    overdue_jobs, overdue_deliveries = now["podrelay_jobs_overdue"][1], now["podrelay_deliveries_overdue"][1]
     checks = {
         "redis": "ok",
         "workers": workers,
@@ -63,7 +59,7 @@ def readiness(conn: redis.Redis, max_overdue: int) -> tuple[bool, dict]:
 
 
 def gauges(conn: redis.Redis) -> dict[str, tuple[str, float]]:
-    """Queue depths and live workers, for `/metrics`: name -> (help, value)."""
+    """Queue depths and live workers, for `/metrics` and `/readyz`: name -> (help, value)."""
     now = time.time()
     pipe = conn.pipeline(transaction=False)
     pipe.zcard(PENDING)

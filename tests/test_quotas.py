@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from bench.harness import free_port
 from integration.auth import create_key, lookup, set_limits
 from tests.conftest import ROOT, make_settings, settings_env
 
@@ -56,15 +56,9 @@ def test_unlimited_key_has_no_rate_headers_and_is_never_refused(client, app):
     assert "x-ratelimit-limit-requests" not in answers[0].headers
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_rate_limit_holds_across_two_web_processes(redis_url, emulator, app, tmp_path):
     env = settings_env(make_settings(redis_url, emulator.base_url))
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     servers = [
         subprocess.Popen(
             [

@@ -64,7 +64,8 @@ def init_app(app: Flask) -> None:
     def _echo_request_id(response):
         response.headers["X-Request-Id"] = getattr(g, "request_id", "")
         # The path and query are the client's: the log formatter escapes and masks them.
-        log.info("%s %s -> %d", request.method, request.full_path.rstrip("?"), response.status_code)
+        if log.isEnabledFor(logging.INFO):  # the enqueue route's hot path: no path work when not logged
+            log.info("%s %s -> %d", request.method, request.full_path.rstrip("?"), response.status_code)
         metrics = app.extensions["podrelay"].metrics
         route = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.inc("podrelay_http_requests_total", route=route, method=request.method, status=str(response.status_code))
