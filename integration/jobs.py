@@ -281,11 +281,9 @@ class JobStore:
         args = [job.id, job.created, due, "" if in_flight_limit is None else in_flight_limit, "" if budget is None else budget]
         answer = self._create(keys=keys, args=[*args, period, cost, *fields])
         if answer[0] == -1:
-            raise LimitReached("concurrency_limit_exceeded", {"limit": in_flight_limit, "in_flight": int(answer[1])})
+            raise LimitReached.concurrency(in_flight_limit, int(answer[1]))
         if answer[0] == -2:
-            spend, reserved = float(answer[1]), float(answer[2])
-            details = {"budget": budget, "period": period, "spend": round(spend, 6), "reserved": round(reserved, 6)}
-            raise LimitReached("budget_exceeded", {**details, "estimated_cost": cost})
+            raise LimitReached.budget(budget, period, float(answer[1]), float(answer[2]), cost)
         if job.runpod_id:
             self.index_runpod_id(job.id, job.runpod_id)
         if self.metrics is not None:

@@ -69,6 +69,15 @@ class LimitReached(Exception):
         self.code = code
         self.details = details
 
+    @classmethod
+    def concurrency(cls, limit: int, in_flight: int) -> LimitReached:
+        return cls("concurrency_limit_exceeded", {"limit": limit, "in_flight": in_flight})
+
+    @classmethod
+    def budget(cls, budget: float, period: str, spend: float, reserved: float, cost: float) -> LimitReached:
+        details = {"budget": budget, "period": period, "spend": round(spend, 6), "reserved": round(max(reserved, 0), 6)}
+        return cls("budget_exceeded", {**details, "estimated_cost": cost})
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -108,7 +117,6 @@ def check(conn: redis.Redis, key_id: str, limits: Limits, cost: float = 0.0) -> 
         return
     now = usage(conn, key_id)
     if limits.jobs_in_flight is not None and now.jobs_in_flight >= limits.jobs_in_flight:
-        raise LimitReached("concurrency_limit_exceeded", {"limit": limits.jobs_in_flight, "in_flight": now.jobs_in_flight})
+        raise LimitReached.concurrency(limits.jobs_in_flight, now.jobs_in_flight)
     if limits.monthly_budget is not None and now.spend + max(now.reserved, 0) + cost > limits.monthly_budget + 1e-9:
-        details = {"budget": limits.monthly_budget, "period": now.period, "spend": round(now.spend, 6)}
-        raise LimitReached("budget_exceeded", {**details, "reserved": round(max(now.reserved, 0), 6), "estimated_cost": cost})
+        raise LimitReached.budget(limits.monthly_budget, now.period, now.spend, now.reserved, cost)
