@@ -64,7 +64,6 @@ class Installation:
             LEASE_SECONDS="5",
             RUNPOD_RETRY_BASE="0.5",
             WEB_CONCURRENCY="1",
-            WEB_THREADS="64",
             **env,
         )
         self.emulator = start(

@@ -1,9 +1,9 @@
 """Benchmark `Prefer: wait`: how many waiting requests one web process holds, at what cost.
 
-    python bench/waiting.py [--requests 300] [--threads 8,256]
+    python bench/waiting.py [--requests 300] [--connections 100,1000]
 
-For each `--threads` value it starts one gunicorn worker process (the Procfile's `web`
-command with WEB_CONCURRENCY=1, WEB_THREADS=value) and no podrelay worker, so every job
+For each `--connections` value it starts one gunicorn worker process (the Procfile's `web`
+command, gevent, with WEB_CONCURRENCY=1, WEB_CONNECTIONS=value) and no podrelay worker, so every job
 stays queued and every request waits its full `Prefer: wait=15`. It fires `--requests`
 at once and prints, from Redis itself: how many jobs are waited on at the same time
 (PUBSUB CHANNELS), and Redis commands per second over 5 s while they wait.
@@ -29,12 +29,12 @@ from bench.harness import bench_env, create_key, free_port, procfile_command, st
 from integration.redis_connection import ensure_embedded, stop_embedded  # noqa: E402
 
 
-def measure(env: dict, workdir: Path, key: str, conn: redis.Redis, threads: int, count: int) -> dict:
+def measure(env: dict, workdir: Path, key: str, conn: redis.Redis, connections: int, count: int) -> dict:
     port = free_port()
     web = start(
         procfile_command("web"),
-        {**env, "PORT": str(port), "WEB_CONCURRENCY": "1", "WEB_THREADS": str(threads)},
-        workdir / f"web-{threads}.log",
+        {**env, "PORT": str(port), "WEB_CONCURRENCY": "1", "WEB_CONNECTIONS": str(connections)},
+        workdir / f"web-{connections}.log",
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
@@ -51,7 +51,7 @@ def measure(env: dict, workdir: Path, key: str, conn: redis.Redis, threads: int,
                 )
                 statuses.append(answer.status_code)
             except requests.RequestException:
-                statuses.append(0)  # still queued for a thread when the client gave up
+                statuses.append(0)  # refused, or still queued for a connection slot when the client gave up
 
         clients = [threading.Thread(target=one) for _ in range(count)]
         for client in clients:
@@ -64,7 +64,7 @@ def measure(env: dict, workdir: Path, key: str, conn: redis.Redis, threads: int,
         for client in clients:
             client.join()
         answers = {code: statuses.count(code) for code in sorted(set(statuses))}
-        return {"threads": threads, "waiting": waiting, "commands_per_s": commands / 5, "answers": answers}
+        return {"connections": connections, "waiting": waiting, "commands_per_s": commands / 5, "answers": answers}
     finally:
         stop(web)
 
@@ -72,7 +72,7 @@ def measure(env: dict, workdir: Path, key: str, conn: redis.Redis, threads: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--threads", default="8,256", help="WEB_THREADS values to try, comma-separated")
+    parser.add_argument("--connections", default="100,1000", help="WEB_CONNECTIONS values to try, comma-separated")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="podrelay-waiting-"))
     redis_url = ensure_embedded(str(workdir / "redis"))
@@ -80,13 +80,13 @@ def main() -> None:
     env = bench_env(redis_url, PREFER_WAIT_MAX="60")
     try:
         key = create_key(env)
-        print(f"Prefer: wait=15, {args.requests} requests at once, one gunicorn worker process (gthread), no podrelay worker")
+        print(f"Prefer: wait=15, {args.requests} requests at once, one gunicorn worker process (gevent), no podrelay worker")
         print(
-            f"   {'WEB_THREADS':<13}{'waiting at once':>16}{'Redis cmds/s while waiting':>28}   answers (0: client gave up at 60 s)"
+            f"   {'WEB_CONNECTIONS':<17}{'waiting at once':>16}{'Redis cmds/s while waiting':>28}   answers (0: client gave up at 60 s)"
         )
-        for threads in (int(t) for t in args.threads.split(",")):
-            figures = measure(env, workdir, key, conn, threads, args.requests)
-            print(f"   {threads:<13}{figures['waiting']:>16}{figures['commands_per_s']:>28.1f}   {figures['answers']}")
+        for connections in (int(c) for c in args.connections.split(",")):
+            figures = measure(env, workdir, key, conn, connections, args.requests)
+            print(f"   {connections:<17}{figures['waiting']:>16}{figures['commands_per_s']:>28.1f}   {figures['answers']}")
     finally:
         stop_embedded(str(workdir / "redis"))
 

@@ -9,6 +9,7 @@ renders that hash, plus gauges read from Redis at scrape time (queue depths, wor
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 METRICS = "pr:metrics"  # hash: "name|label=value,..." -> number
 FLUSH_EVERY = 1.0
 SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600)
+_BOUNDS = [str(b) for b in SECONDS_BUCKETS]
 HELP = {
     "podrelay_http_requests_total": "HTTP answers by route, method and status",
     "podrelay_http_request_duration_seconds": "Time to answer an HTTP request, by route",
@@ -33,8 +35,17 @@ HELP = {
 }
 
 
+_FIELDS: dict[tuple, str] = {}  # (name, labels as given) -> hash field, built once per series
+
+
 def _field(name: str, labels: dict) -> str:
-    return name + "|" + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    cache_key = (name, *labels.items())
+    field = _FIELDS.get(cache_key)
+    if field is None:
+        field = name + "|" + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        if len(_FIELDS) < 10_000:  # label values are podrelay's own (routes, statuses), but stay bounded
+            _FIELDS[cache_key] = field
+    return field
 
 
 class Metrics:
@@ -54,7 +65,8 @@ class Metrics:
 
     def observe(self, name: str, value: float, **labels) -> None:
         """Record one value in a histogram (its bucket, sum, count)."""
-        bound = next((str(b) for b in SECONDS_BUCKETS if value <= b), "+Inf")
+        index = bisect.bisect_left(SECONDS_BUCKETS, value)
+        bound = _BOUNDS[index] if index < len(SECONDS_BUCKETS) else "+Inf"
         with self._lock:  # the one bucket it falls in; made cumulative when rendered
             self._pending[_field(name + "_bucket", {**labels, "le": bound})] += 1
             self._pending[_field(name + "_sum", labels)] += value
@@ -78,16 +90,20 @@ class Metrics:
                 self._pending.update(pending)
 
     def _ensure_flusher(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            with self._lock:
-                if self._thread is None or not self._thread.is_alive():
-                    self._thread = threading.Thread(target=self._run, name="metrics", daemon=True)
-                    self._thread.start()
+        if self._thread is not None:  # on every request: no liveness check here, the loop cannot end
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="metrics", daemon=True)
+                self._thread.start()
 
     def _run(self) -> None:
         while True:
             time.sleep(FLUSH_EVERY)
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a fault in one flush must not stop counting for the process's life
+                log.exception("metrics flush failed")
 
 
 class RedisCollector:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import redis
 
+from integration.group_commit import GroupCommit
+
 WINDOW_SECONDS = 60
 RATE = "pr:rate:{}"
 
@@ -71,14 +73,15 @@ class RateState:
 class RateLimiter:
     """Counts requests per key in a one-minute sliding window."""
 
-    def __init__(self, conn: redis.Redis):
+    def __init__(self, conn: redis.Redis, commits: GroupCommit | None = None):
         self._hit = conn.register_script(_HIT)
+        self.commits = commits
 
     def hit(self, key_id: str, limit: int) -> RateState:
         """Count one request of `key_id` against `limit` per minute."""
-        admitted, count, first_ms, last_ms = self._hit(
-            keys=[RATE.format(key_id)], args=[limit, WINDOW_SECONDS * 1000, secrets.token_hex(8)]
-        )
+        keys, args = [RATE.format(key_id)], [limit, WINDOW_SECONDS * 1000, secrets.token_hex(8)]
+        answer = self.commits.call(self._hit, keys, args) if self.commits else self._hit(keys=keys, args=args)
+        admitted, count, first_ms, last_ms = answer
         return RateState(
             admitted=admitted == 1,
             limit=limit,

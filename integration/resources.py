@@ -15,6 +15,7 @@ from integration.callbacks import CallbackTokens
 from integration.config import Settings
 from integration.deliveries import DeliveryStore
 from integration.downloads import DownloadLinks
+from integration.group_commit import GroupCommit
 from integration.idempotency import IdempotencyStore
 from integration.jobs import JobStore
 from integration.metrics import Metrics
@@ -52,7 +53,13 @@ class Resources:
 
     @cached_property
     def jobs(self) -> JobStore:
-        return JobStore(self.redis, self.settings.result_ttl, event_data=self.links.linked, metrics=self.metrics)
+        return JobStore(
+            self.redis, self.settings.result_ttl, event_data=self.links.linked, metrics=self.metrics, commits=self.commits
+        )
+
+    @cached_property
+    def commits(self) -> GroupCommit:
+        return GroupCommit(self.redis)
 
     @cached_property
     def subscriptions(self) -> SubscriptionStore:
@@ -68,7 +75,7 @@ class Resources:
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:
-        return RateLimiter(self.redis)
+        return RateLimiter(self.redis, self.commits)
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:

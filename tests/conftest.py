@@ -22,6 +22,7 @@ import requests
 from werkzeug.serving import make_server
 
 from app import create_app
+from bench.harness import free_port
 from emulator.server import _KeepAliveHandler, make_emulator_server
 from emulator.state import Emulator
 from integration.auth import create_key, set_limits
@@ -119,20 +120,50 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-class Stack:
-    """podrelay on loopback: the web app over real HTTP, worker subprocesses, one API key."""
+def procfile_web(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    """The Procfile's `web` process (gunicorn, as deployed) on `port`, once it answers."""
+    command = next(line.split(":", 1)[1] for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    env = {**env, "PORT": str(port), "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}"}
+    process = subprocess.Popen(
+        ["sh", "-c", f"exec {command}"], cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT
+    )
+    deadline = time.time() + 30
+    while True:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return process
+        except requests.ConnectionError:
+            assert process.poll() is None and time.time() < deadline, log.read_text()[-2000:]
+            time.sleep(0.1)
 
-    def __init__(self, settings: Settings, emulator: Emulator, log_dir: Path):
+
+class Stack:
+    """podrelay on loopback: the web app over real HTTP, worker subprocesses, one API key.
+
+    The web app is served in-process (werkzeug), or with `procfile=True` by the Procfile's
+    own `web` command in a subprocess, as a deployment runs it.
+    """
+
+    def __init__(self, settings: Settings, emulator: Emulator, log_dir: Path, procfile: bool = False, **web_env: str):
         self.emulator = emulator
         self.log_dir = log_dir
         self.app = create_app(settings)
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_KeepAliveHandler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_port}"
+        self.web: subprocess.Popen | None = None
+        if procfile:
+            self.server = None
+            port = free_port()
+            self.base_url = f"http://127.0.0.1:{port}"
+        else:
+            self.server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_KeepAliveHandler)
+            self.base_url = f"http://127.0.0.1:{self.server.server_port}"
         if settings.public_base_url == "auto":
             settings = settings.with_changes(public_base_url=self.base_url)
             self.app.extensions["podrelay"].settings = settings
         self.settings = settings
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        if procfile:
+            self.web = procfile_web({**settings_env(settings), **web_env}, port, log_dir / "web.log")
+        else:
+            threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.resources = self.app.extensions["podrelay"]
         self.redis = self.resources.redis
         key, self.key = create_key(self.redis, "test")
@@ -187,20 +218,24 @@ class Stack:
 
     def close(self) -> None:
         self.kill_workers(signal.SIGKILL)  # quick; graceful stops are not what these tests check
-        self.server.shutdown()
+        if self.server is not None:
+            self.server.shutdown()
+        if self.web is not None:
+            self.web.terminate()
+            self.web.wait(timeout=30)
 
 
 @pytest.fixture
 def make_stack(redis_url, emulator, tmp_path):
     stacks: list[Stack] = []
 
-    def build(callbacks: bool = True, workers: int = 1, **changes) -> Stack:
+    def build(callbacks: bool = True, workers: int = 1, procfile: bool = False, web_env: dict | None = None, **changes) -> Stack:
         public = "auto" if callbacks else None
         # Receivers in tests listen on loopback; retries come fast.
         changes.setdefault("webhook_allow_private", True)
         changes.setdefault("webhook_retry_schedule", (0, 0.3, 0.3, 0.3))
         settings = make_settings(redis_url, emulator.base_url, public_base_url=public, **changes)
-        stack = Stack(settings, emulator, tmp_path)
+        stack = Stack(settings, emulator, tmp_path, procfile, **(web_env or {}))
         for _ in range(workers):
             stack.start_worker()
         stacks.append(stack)
@@ -209,7 +244,7 @@ def make_stack(redis_url, emulator, tmp_path):
     yield build
     for stack in stacks:
         stack.close()
-        for log in tmp_path.glob("worker-*.log"):
+        for log in [*tmp_path.glob("worker-*.log"), *tmp_path.glob("web.log")]:
             text = log.read_text()
             if "Traceback" in text:
                 print(f"--- {log.name}\n{text[-3000:]}")

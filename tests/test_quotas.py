@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -12,7 +9,7 @@ import requests
 
 from bench.harness import free_port
 from integration.auth import create_key, lookup, set_limits
-from tests.conftest import ROOT, make_settings, settings_env
+from tests.conftest import make_settings, procfile_web, settings_env
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 100}
 
@@ -59,39 +56,8 @@ def test_unlimited_key_has_no_rate_headers_and_is_never_refused(client, app):
 def test_rate_limit_holds_across_two_web_processes(redis_url, emulator, app, tmp_path):
     env = settings_env(make_settings(redis_url, emulator.base_url))
     ports = [free_port(), free_port()]
-    servers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-w",
-                "1",
-                "-k",
-                "gthread",
-                "--threads",
-                "8",
-                "-b",
-                f"127.0.0.1:{port}",
-                "app:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=open(tmp_path / f"web-{port}.log", "w"),
-            stderr=subprocess.STDOUT,
-        )
-        for port in ports
-    ]
+    servers = [procfile_web({**env, "WEB_CONCURRENCY": "1"}, port, tmp_path / f"web-{port}.log") for port in ports]
     try:
-        for port in ports:
-            deadline = time.time() + 20
-            while True:
-                try:
-                    requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except requests.ConnectionError:
-                    assert time.time() < deadline, "web process did not start"
-                    time.sleep(0.1)
         auth = limited_key(app, rpm="30")
 
         def call(i: int) -> requests.Response:

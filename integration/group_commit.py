@@ -1,0 +1,89 @@
+"""Group commit: the script calls of concurrent requests go to Redis in one pipeline.
+
+An accepted request answers 202 only once its job is stored, so each request waits for
+its own write whatever happens; what group commit changes is how many round trips carry
+those writes. One writer per process takes every call queued while its previous batch
+was in flight and sends them together: one EVALSHA each, in one pipeline without MULTI
+(each script is atomic on its own, and each caller gets its own script's answer or error).
+
+Why: on the enqueue route a Redis round trip cost more CPU than everything else the
+route does (send, wait, wake-up, and Redis's own per-command I/O), and under load many
+requests are mid-write at once. `python bench/pipeline.py` measures the route.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
+
+MAX_BATCH = 256  # calls per pipeline; more wait for the next one
+
+
+class _Call:
+    __slots__ = ("script", "keys", "args", "done", "answer")
+
+    def __init__(self, script: Script, keys: list, args: list):
+        self.script, self.keys, self.args = script, keys, args
+        self.done = threading.Event()
+        self.answer: Any = None
+
+
+class GroupCommit:
+    """Runs Lua scripts for many callers, batched into pipelines by one writer thread."""
+
+    def __init__(self, conn: redis.Redis):
+        self.conn = conn
+        self._lock = threading.Lock()
+        self._queued: list[_Call] = []
+        self._ready = threading.Event()
+        self._writer: threading.Thread | None = None
+
+    def call(self, script: Script, keys: list, args: list) -> Any:
+        """The script's answer, as `script(keys, args)` would give it; its error is raised here."""
+        call = _Call(script, keys, args)
+        with self._lock:
+            self._queued.append(call)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write, name="group-commit", daemon=True)
+                self._writer.start()
+        self._ready.set()
+        call.done.wait()
+        if isinstance(call.answer, Exception):
+            raise call.answer
+        return call.answer
+
+    def _write(self) -> None:
+        while True:
+            self._ready.wait()
+            self._ready.clear()
+            with self._lock:
+                batch, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
+                if self._queued:
+                    self._ready.set()
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[_Call]) -> None:
+        try:
+            answers = self._pipeline(batch)
+            missing = [call for call, answer in zip(batch, answers, strict=True) if isinstance(answer, NoScriptError)]
+            if missing:  # Redis restarted (or was flushed) since the scripts were loaded
+                for script in {id(call.script): call.script for call in missing}.values():
+                    self.conn.script_load(script.script)
+                retried = iter(self._pipeline(missing))
+                answers = [next(retried) if isinstance(answer, NoScriptError) else answer for answer in answers]
+        except Exception as error:  # e.g. Redis unreachable: every caller of the batch gets the error
+            answers = [error] * len(batch)
+        for call, answer in zip(batch, answers, strict=True):
+            call.answer = answer
+            call.done.set()
+
+    def _pipeline(self, batch: list[_Call]) -> list:
+        pipe = self.conn.pipeline(transaction=False)
+        for call in batch:
+            pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+        return pipe.execute(raise_on_error=False)

@@ -1,0 +1,92 @@
+"""The Procfile's `web` process as deployed (gunicorn, gevent workers): held requests, event
+streams, and job writes committed in groups by concurrent requests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+import simple_websocket
+
+from integration.auth import create_key, set_limits
+from tests.test_events import SLOW_CHAT, read_sse
+
+CHAT = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_one_web_process_holds_hundreds_of_waiting_requests(make_stack):
+    # No worker: every job stays queued, so every request is held its full `wait=3`.
+    stack = make_stack(workers=0, procfile=True, web_env={"WEB_CONCURRENCY": "1"})
+    url = f"{stack.base_url}/v1/chat/completions"
+    headers = {"Authorization": f"Bearer {stack.key}", "Prefer": "wait=3"}
+    held = 300
+
+    def call(_):
+        return requests.post(url, json=CHAT, headers=headers, timeout=60)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(held) as pool:
+        waiting = [pool.submit(call, i) for i in range(held)]
+        time.sleep(2)
+        probe_started = time.monotonic()
+        health = requests.get(f"{stack.base_url}/healthz", timeout=5)
+        probe = time.monotonic() - probe_started
+        answers = [f.result() for f in waiting]
+    elapsed = time.monotonic() - started
+
+    assert health.status_code == 200 and probe < 1.0  # not queued behind the held requests
+    assert [a.status_code for a in answers] == [202] * held
+    assert {a.headers["Preference-Applied"] for a in answers} == {"wait=3"}
+    assert len({a.json()["id"] for a in answers}) == held
+    # All held at once: a pool of 16 threads would need 300 / 16 * 3 s = 57 s.
+    assert elapsed < 20, elapsed
+
+
+def test_event_streams_through_the_web_process(make_stack):
+    stack = make_stack(callbacks=False, procfile=True)
+    job_id = stack.enqueue("/chat/completions", SLOW_CHAT)["id"]
+    ws_url = stack.base_url.replace("http://", "ws://") + f"/v1/jobs/{job_id}/ws"
+    ws = simple_websocket.Client.connect(ws_url, headers={"Authorization": f"Bearer {stack.key}"})
+    sse = stack.http.get(f"{stack.base_url}/v1/jobs/{job_id}/events", stream=True, timeout=20)
+    messages = []
+    try:
+        while True:
+            messages.append(json.loads(ws.receive(timeout=15)))
+            if messages[-1]["event"] == "job":
+                break
+    except simple_websocket.ConnectionClosed:
+        pass
+    finally:
+        if ws.connected:
+            with contextlib.suppress(OSError):
+                ws.close()
+    events = read_sse(sse)
+
+    for stream in (messages, events):
+        assert [m["data"]["status"] for m in stream if m["event"] == "status"][-1] == "completed"
+        assert stream[-1]["event"] == "job" and stream[-1]["data"]["status"] == "completed"
+
+
+def test_concurrent_creates_in_two_processes_keep_the_concurrency_limit_exact(make_stack):
+    stack = make_stack(workers=0, procfile=True)  # the Procfile's two worker processes
+    key, secret = create_key(stack.redis, "limited")
+    set_limits(stack.redis, key.id, rpm="unlimited", concurrency="30")
+    headers = {"Authorization": f"Bearer {secret}"}
+
+    def call(_):
+        return requests.post(f"{stack.base_url}/v1/chat/completions", json=CHAT, headers=headers, timeout=30)
+
+    with ThreadPoolExecutor(40) as pool:
+        answers = list(pool.map(call, range(80)))
+
+    assert sorted(a.status_code for a in answers) == [202] * 30 + [429] * 50
+    refused = [a.json()["error"] for a in answers if a.status_code == 429]
+    assert {e["code"] for e in refused} == {"concurrency_limit_exceeded"}
+    assert {e["details"]["in_flight"] for e in refused} == {30}
+    accepted = {a.json()["id"] for a in answers if a.status_code == 202}
+    assert len(accepted) == 30
+    listed = stack.http.get(f"{stack.base_url}/v1/jobs", headers=headers, params={"limit": 100}, timeout=10).json()
+    assert {job["id"] for job in listed["data"]} == accepted  # each answer names the job stored for it
