@@ -103,3 +103,32 @@ def peak_rss_mb(group: int) -> dict[str, float]:
             name = " ".join(part.rsplit("/", 1)[-1] for part in command.split()[:4])
             peaks[f"{name} [{proc.name}]"] = round(peak, 1)
     return peaks
+
+
+def cpu_seconds(match) -> float:
+    """CPU time (user + system, seconds) used so far by every live process that `match(pid, command)` accepts."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if not match(int(proc.name), command):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, ProcessLookupError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def in_group(group: int):
+    """A `cpu_seconds` match for the processes of one process group (a started command)."""
+
+    def match(pid: int, _command: str) -> bool:
+        try:
+            return os.getpgid(pid) == group
+        except ProcessLookupError:
+            return False
+
+    return match

@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import redis
@@ -31,7 +32,17 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import bench_env, create_key, free_port, procfile_command, start, stop, wait_http  # noqa: E402
+from bench.harness import (  # noqa: E402
+    bench_env,
+    cpu_seconds,
+    create_key,
+    free_port,
+    in_group,
+    procfile_command,
+    start,
+    stop,
+    wait_http,
+)
 from integration.auth import lookup  # noqa: E402
 from integration.config import Settings  # noqa: E402
 from integration.jobs import EVENTS, Job, JobStatus, job_event  # noqa: E402
@@ -131,28 +142,56 @@ def run(args) -> dict:
         for sub_id in subs:
             api.delete(f"{base}/webhooks/{sub_id}", timeout=5)
         before = len(arrivals(workdir / "arrivals.log"))
-        ids = []
         body = {"messages": [{"role": "user", "content": "hi"}], "webhook_url": f"{receiver_url}/job"}
-        pace = time.time()
-        for _ in range(args.jobs):
-            ids.append(api.post(f"{base}/chat/completions", json=body, timeout=10).json()["id"])
-            pace += 1 / args.rate
-            time.sleep(max(0.0, pace - time.time()))
-        enqueue_seconds = time.time() - (pace - args.jobs / args.rate)
+        start_at = time.time() + 0.5
+
+        def enqueue(number: int) -> str:  # each request at its moment, so the rate holds
+            time.sleep(max(0.0, start_at + number / args.rate - time.time()))
+            return api.post(f"{base}/chat/completions", json=body, timeout=10).json()["id"]
+
+        parts = {"web": processes[2], "worker": worker, "emulator": processes[0], "receiver": processes[1]}
+        matches = {name: in_group(p.pid) for name, p in parts.items()}
+        redis_pid = int((workdir / "redis" / "redis.pid").read_text())
+        matches["redis"] = lambda pid, _command: pid == redis_pid
+        cpu_before = {name: cpu_seconds(match) for name, match in matches.items()}
+        calls_before = {name: stats["calls"] for name, stats in conn.info("commandstats").items()}
+        with ThreadPoolExecutor(16) as pool:
+            ids = list(pool.map(enqueue, range(args.jobs)))
+        enqueue_seconds = time.time() - start_at
         wait_count(receiver_url, before + args.jobs, timeout=600)
+        cpu_ms = {name: (cpu_seconds(match) - cpu_before[name]) * 1000 / args.jobs for name, match in matches.items()}
+        calls = {
+            name.removeprefix("cmdstat_"): (stats["calls"] - calls_before.get(name, 0)) / args.jobs
+            for name, stats in conn.info("commandstats").items()
+        }
         arrived = {job_id: t for t, _, kind, job_id in arrivals(workdir / "arrivals.log")[before:] if kind == "job.completed"}
         pipe = conn.pipeline(transaction=False)
         for job_id in ids:
             pipe.hget(f"pr:job:{job_id}", "finished")
         finished = dict(zip(ids, (float(f) for f in pipe.execute()), strict=True))
+        dispatched = {}  # job id -> when its delivery was created (the event fanned out)
+        for delivery_id in conn.zrange(f"pr:keydlv:{key_id}", 0, -1):
+            job_id, created = conn.hmget(f"pr:dlv:{delivery_id.decode()}", "job_id", "created")
+            if job_id and job_id.decode() in finished:
+                dispatched[job_id.decode()] = float(created)
         delays = [(arrived[j] - finished[j]) * 1000 for j in ids if j in arrived]
+        to_dispatch = [(dispatched[j] - finished[j]) * 1000 for j in ids if j in dispatched]
+        to_arrival = [(arrived[j] - dispatched[j]) * 1000 for j in ids if j in arrived and j in dispatched]
         completions = sorted(finished.values())
         rate = len(completions) / max(completions[-1] - completions[0], 1e-9)
         print(f"\n2. {args.jobs} chat jobs enqueued over {enqueue_seconds:.1f} s, each with a webhook_url; callbacks on")
         print(f"   completions per second (first to last finish): {rate:.0f}")
-        print(
-            f"   completion -> webhook arrival: p50 {statistics.median(delays):.1f} ms, p99 {percentile(delays, 0.99):.1f} ms, max {max(delays):.1f} ms"
-        )
+        for name, values in (
+            ("completion -> webhook arrival", delays),
+            ("  of which completion -> delivery created", to_dispatch),
+            ("  of which delivery created -> arrival", to_arrival),
+        ):
+            print(
+                f"   {name}: p50 {statistics.median(values):.1f} ms, p99 {percentile(values, 0.99):.1f} ms, max {max(values):.1f} ms"
+            )
+        print("   CPU per job (ms): " + ", ".join(f"{name} {ms:.2f}" for name, ms in cpu_ms.items()))
+        busiest = sorted(calls.items(), key=lambda item: -item[1])[:12]
+        print(f"   Redis commands per job: {sum(calls.values()):.1f} (" + ", ".join(f"{n} {c:.1f}" for n, c in busiest) + ")")
         figures.update(completions_per_s=rate, p50_ms=statistics.median(delays), p99_ms=percentile(delays, 0.99))
         stop(worker)
     finally:

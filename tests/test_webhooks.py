@@ -259,6 +259,39 @@ def test_delivery_time_check_refuses_a_target_that_resolves_private(redis_url, e
     assert receiver.requests == []
 
 
+def test_deliveries_held_for_a_busy_endpoint_go_out_as_its_sends_end(redis_url, emulator, receivers):
+    receiver = receivers(plan=[(204, {}, 0.3)] * 6)
+    settings = make_settings(
+        redis_url, emulator.base_url, webhook_allow_private=True, webhook_concurrency=8, webhook_concurrency_per_endpoint=2
+    )
+    resources = create_app(settings).extensions["podrelay"]
+    ids = [f"dlv_held{n}" for n in range(6)]
+    body = json.dumps({"type": "job.completed"})
+    resources.deliveries.create_many(
+        [
+            Delivery(
+                id=i,
+                event_id=f"msg_{i}",
+                event_type="job.completed",
+                key_id="k",
+                url=receiver.url,
+                body=body,
+                created=time.time(),
+            )
+            for i in ids
+        ]
+    )
+    courier = Courier(resources)
+    assert courier.send_due() == 6  # one round leases all six: two go out, four are held
+
+    receiver.wait_for(6, timeout=5)  # no second round: each send that ends starts a held one
+    courier.pool.shutdown(wait=True)
+    arrivals = sorted(request["at"] for request in receiver.requests)
+    assert all(later - earlier >= 0.25 for earlier, later in zip(arrivals, arrivals[2:], strict=False))  # 2 at a time
+    assert [d.status for d in resources.deliveries.get_many(ids)] == ["delivered"] * 6
+    assert courier._in_flight == 0 and not courier._by_target and not courier._held
+
+
 @pytest.mark.parametrize(
     "body, param",
     [

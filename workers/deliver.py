@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -44,6 +44,7 @@ DISPATCH_BATCH = 200
 RECLAIM_EVERY = 5.0  # seconds between looks for events a dead worker left unacknowledged
 RESPONSE_KEPT = 1024  # bytes of a receiver's answer kept in the attempt log
 SUBSCRIPTION_FRESH = 1.0  # seconds a subscription read is reused by the sender
+HELD_PER_SLOT = 2  # deliveries held per endpoint slot; held ones wait at most this many sends, within their lease
 
 
 def _iso(timestamp: float) -> str:
@@ -64,8 +65,12 @@ class Courier:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._by_target: Counter = Counter()
+        # Deliveries leased while their endpoint had its fill in flight: sent the moment one
+        # of its sends ends (a fixed push-back in the due set cost up to 0.2 s a time).
+        self._held: dict[str, deque[Delivery]] = {}
         self._last_reclaim = 0.0
         self._subs: dict[str, tuple[Subscription | None, float]] = {}
+        self._key_secrets: dict[str, tuple[list[str], float]] = {}
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -172,29 +177,42 @@ class Courier:
                 self.res.deliveries.due.remove(delivery_id_)
                 continue
             with self._lock:
-                if self._by_target[delivery.target] >= per_target:
-                    busy = True
-                else:
-                    busy = False
+                target = delivery.target
+                if self._by_target[target] < per_target:
                     self._in_flight += 1
-                    self._by_target[delivery.target] += 1
-            if busy:  # this endpoint has enough in flight: back in line, briefly
+                    self._by_target[target] += 1
+                    action = "send"
+                elif len(self._held.setdefault(target, deque())) < per_target * HELD_PER_SLOT:
+                    self._held[target].append(delivery)
+                    action = "held"
+                else:
+                    action = "later"
+            if action == "send":
+                self.pool.submit(self._send_and_release, delivery)
+            elif action == "later":  # more than this process should hold for one endpoint: back in line
                 self.res.deliveries.due.schedule(delivery.id, now + 0.2)
-                continue
-            self.pool.submit(self._send_and_release, delivery)
         return len(ids)
 
     def _send_and_release(self, delivery: Delivery) -> None:
-        try:
-            self.send(delivery)
-        except Exception:  # Redis blinked: the lease lapses and the delivery is sent again
-            log.exception("delivery %s: send failed", delivery.id)
-        finally:
-            with self._lock:
-                self._in_flight -= 1
-                self._by_target[delivery.target] -= 1
-                if self._by_target[delivery.target] <= 0:
-                    del self._by_target[delivery.target]
+        while delivery is not None:
+            try:
+                self.send(delivery)
+            except Exception:  # Redis blinked: the lease lapses and the delivery is sent again
+                log.exception("delivery %s: send failed", delivery.id)
+            delivery = self._next_for(delivery.target)
+
+    def _next_for(self, target: str) -> Delivery | None:
+        """A held delivery for this endpoint, which takes over the slot; else the slot is freed."""
+        with self._lock:
+            held = self._held.get(target)
+            if held:
+                return held.popleft()
+            self._held.pop(target, None)
+            self._in_flight -= 1
+            self._by_target[target] -= 1
+            if self._by_target[target] <= 0:
+                del self._by_target[target]
+            return None
 
     def _subscription(self, sub_id: str, now: float) -> Subscription | None:
         """The subscription, read at most once a second per process: a Redis round trip
@@ -209,6 +227,18 @@ class Courier:
         self._subs[sub_id] = (sub, now)
         return sub
 
+    def _signing_secrets(self, key_id: str, now: float) -> list[str]:
+        """The key's signing secrets (for a job's `webhook_url`), read at most once a second per
+        process, like subscriptions: a rotated-out secret stays valid for the rotation window."""
+        cached = self._key_secrets.get(key_id)
+        if cached is not None and now - cached[1] < SUBSCRIPTION_FRESH:
+            return cached[0]
+        secrets = self.res.subscriptions.signing_secrets(key_id, now)
+        if len(self._key_secrets) > 10_000:
+            self._key_secrets.clear()
+        self._key_secrets[key_id] = (secrets, now)
+        return secrets
+
     def send(self, delivery: Delivery) -> None:
         """One attempt: sign, post, log, and decide what comes next."""
         now = time.time()
@@ -220,7 +250,7 @@ class Courier:
         if sub:
             secret_list = sub.live_secrets(now)
         else:
-            secret_list = self.res.subscriptions.signing_secrets(delivery.key_id, now)
+            secret_list = self._signing_secrets(delivery.key_id, now)
         timestamp = int(now)
         body = delivery.body.encode()
         headers = {
