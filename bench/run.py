@@ -39,6 +39,7 @@ def main() -> None:
     calls_on = (on["calls"].get("run", 0) + on["calls"].get("status", 0)) / jobs
     rows = [
         ("enqueue rate / trivial Flask route", f"{flow['enqueue']['ratio']:.2f}x", ">= 0.5x"),
+        ("  trivial route + one Redis round trip / trivial route", f"{flow['enqueue']['redis_round_trip_ratio']:.2f}x", ""),
         (f"{jobs} jobs in flight, callbacks on: RunPod calls per job", f"{calls_on:.2f}", "<= 2"),
         (f"{jobs} jobs in flight, callbacks on: seconds to complete", f"{on['elapsed']:.0f}", ""),
         (f"{jobs} jobs in flight, callbacks off: busiest 10 s of /status", f"{off['max_status_per_10s']}", "<= 2000"),
