@@ -13,6 +13,7 @@ requests are mid-write at once. `python bench/pipeline.py` measures the route.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -41,13 +42,15 @@ class GroupCommit:
         self._queued: list[_Call] = []
         self._ready = threading.Event()
         self._writer: threading.Thread | None = None
+        self._writer_pid = 0  # a forked child has no writer thread: it starts its own
 
     def call(self, script: Script, keys: list, args: list) -> Any:
         """The script's answer, as `script(keys, args)` would give it; its error is raised here."""
         call = _Call(script, keys, args)
         with self._lock:
             self._queued.append(call)
-            if self._writer is None:
+            if self._writer_pid != os.getpid():
+                self._writer_pid = os.getpid()
                 self._writer = threading.Thread(target=self._write, name="group-commit", daemon=True)
                 self._writer.start()
         self._ready.set()

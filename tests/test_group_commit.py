@@ -1,0 +1,76 @@
+"""Group commit: many callers' scripts in shared pipelines, each caller with its own answer."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+
+from integration.group_commit import GroupCommit
+
+# Appends ARGV[1] to a list and answers the list's new length and the value; a value of
+# 'fail' raises inside the script.
+APPEND = """
+if ARGV[1] == 'fail' then return redis.error_reply('asked to fail') end
+return {redis.call('RPUSH', KEYS[1], ARGV[1]), ARGV[1]}
+"""
+
+
+@pytest.fixture
+def conn(redis_url):
+    return redis.Redis.from_url(redis_url)
+
+
+def test_concurrent_callers_each_get_their_own_answer(conn):
+    commits, script = GroupCommit(conn), conn.register_script(APPEND)
+    conn.script_load(APPEND)  # else the first pipeline is sent twice (the scripts get loaded between)
+    pipelines = []
+    original = commits._pipeline
+    commits._pipeline = lambda batch: pipelines.append(len(batch)) or original(batch)
+    start = threading.Barrier(40)
+
+    def call(n: int):
+        start.wait()
+        return commits.call(script, ["pr:test:list"], [f"v{n}"])
+
+    with ThreadPoolExecutor(40) as pool:
+        answers = list(pool.map(call, range(40)))
+
+    assert [value.decode() for _, value in answers] == [f"v{n}" for n in range(40)]
+    assert sorted(length for length, _ in answers) == list(range(1, 41))  # each write applied once
+    assert conn.llen("pr:test:list") == 40
+    assert sum(pipelines) == 40 and len(pipelines) < 40  # some callers shared a pipeline
+
+
+def test_a_failing_script_fails_only_its_caller(conn):
+    commits, script = GroupCommit(conn), conn.register_script(APPEND)
+    start = threading.Barrier(3)
+
+    def call(value: str):
+        start.wait()
+        try:
+            return commits.call(script, ["pr:test:list"], [value])
+        except redis.ResponseError as error:
+            return str(error)
+
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(call, ["a", "fail", "b"]))
+
+    assert answers[1] == "asked to fail"
+    assert {answers[0][1], answers[2][1]} == {b"a", b"b"}
+
+
+def test_scripts_are_loaded_again_after_redis_forgets_them(conn):
+    commits, script = GroupCommit(conn), conn.register_script(APPEND)
+    assert commits.call(script, ["pr:test:list"], ["first"])[0] == 1
+    conn.script_flush()  # as after a Redis restart without the script cache
+    assert commits.call(script, ["pr:test:list"], ["second"])[0] == 2
+
+
+def test_redis_unreachable_raises_in_the_caller():
+    down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    commits = GroupCommit(down)
+    with pytest.raises(redis.ConnectionError):
+        commits.call(down.register_script(APPEND), ["pr:test:list"], ["x"])
