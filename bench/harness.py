@@ -29,18 +29,23 @@ def procfile_command(name: str) -> str:
 
 
 def start(command: str, env: dict, log: Path) -> subprocess.Popen:
+    """`command` in its own process group; `exec`, so the shell does not stand between
+    `stop` and the process (a shell dies at SIGTERM at once, and waiting on it waited for nothing)."""
     return subprocess.Popen(
-        command, shell=True, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True
+        f"exec {command}", shell=True, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True
     )
 
 
 def stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the process group, as a platform stops a dyno; SIGKILL after 20 s, said aloud."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
+            print(f"   (process {process.pid} did not stop within 20 s of SIGTERM: killed)", flush=True)
             os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def wait_http(url: str, timeout: float = 30) -> None:

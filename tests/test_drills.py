@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import requests
@@ -76,6 +77,27 @@ def test_a_worker_started_while_redis_is_down_waits_for_it(emulator, tmp_path):
             time.sleep(0.2)
         job_id = answer.json()["id"]
         assert stack.wait_final([job_id], timeout=40)[job_id]["status"] == "completed"
+    finally:
+        stack.close()
+        stop_embedded(redis_dir)
+
+
+def test_a_worker_told_to_stop_while_redis_is_down_stops(emulator, tmp_path):
+    # A platform stops every process at once, Redis included: a worker whose shutdown
+    # cannot reach Redis must still end, not wait for a Redis that is not coming back.
+    redis_dir = str(tmp_path / "redis")
+    settings = make_settings(ensure_embedded(redis_dir), emulator.base_url)
+    stack = Stack(settings, emulator, tmp_path)
+    try:
+        worker = stack.start_worker()
+        deadline = time.time() + 20
+        while not stack.redis.smembers("rq:workers"):  # registered: working
+            assert time.time() < deadline, "the worker did not start"
+            time.sleep(0.1)
+        stop_embedded(redis_dir)
+        time.sleep(1)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=20)  # raises TimeoutExpired if it goes on waiting for Redis
     finally:
         stack.close()
         stop_embedded(redis_dir)

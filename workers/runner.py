@@ -22,6 +22,16 @@ from workers.track import Tracker
 log = logging.getLogger(__name__)
 
 
+class Worker(SimpleWorker):
+    """RQ's in-process worker, which remembers that it was asked to stop."""
+
+    stopping = False
+
+    def request_stop(self, signum, frame):
+        self.stopping = True
+        super().request_stop(signum, frame)
+
+
 def run_worker(resources: Resources) -> None:
     """Run until SIGTERM/SIGINT: RQ tasks in this thread, tracker and courier in others."""
     context.set_resources(resources)
@@ -35,14 +45,18 @@ def run_worker(resources: Resources) -> None:
     try:
         delay = 1.0
         while True:
+            worker = None
             try:
                 connection = connect(resources.redis_url, blocking=True)
-                worker = SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
+                worker = Worker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
                 # No RQ scheduler: it is a forked child that inherits this process's Redis
                 # sockets, so after a SIGKILL Redis would go on handing jobs to the dead worker.
                 worker.work(with_scheduler=False, logging_level="WARNING")
                 return
             except redis.exceptions.ConnectionError as error:
+                if worker is not None and worker.stopping:  # SIGTERM came, then Redis went: done
+                    log.warning("Redis unreachable while the worker stops (%s); stopping anyway", error)
+                    return
                 # RQ rides out Redis outages once working, but not while it registers: wait,
                 # rather than exit (`start` would stop every process with this one).
                 log.warning("Redis unreachable while the worker starts (%s); again in %.0f s", error, delay)
