@@ -130,12 +130,17 @@ def run(args) -> dict:
         worker = start(procfile_command("worker"), env, workdir / "worker.log")
         started = time.time()
         wait_count(receiver_url, total, timeout=600)
+        worker_cpu = cpu_seconds(in_group(worker.pid))
+        receiver_cpu = cpu_seconds(in_group(processes[1].pid))
         first = min(t for t, *_ in arrivals(workdir / "arrivals.log"))
         last = max(t for t, *_ in arrivals(workdir / "arrivals.log"))
         print(f"podrelay webhook benchmark on {os.cpu_count()} cores; logs in {workdir}")
         print(f"\n1. {args.events} events x {args.subscriptions} subscriptions = {total} deliveries, one worker process")
         print(f"   worker start to last arrival: {time.time() - started:.1f} s")
         print(f"   first to last arrival: {last - first:.1f} s -> {total / (last - first):.0f} deliveries/s")
+        print(
+            f"   CPU per delivery: worker {worker_cpu * 1000 / total:.2f} ms (with its start-up), receiver {receiver_cpu * 1000 / total:.2f} ms"
+        )
         figures["deliveries_per_s"] = total / (last - first)
 
         # 2. Latency: real jobs, completion -> webhook arrival.

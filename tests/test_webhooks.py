@@ -259,6 +259,23 @@ def test_delivery_time_check_refuses_a_target_that_resolves_private(redis_url, e
     assert receiver.requests == []
 
 
+def test_deliveries_ignore_proxies_from_the_environment(redis_url, emulator, receivers, monkeypatch):
+    # A proxy would connect on podrelay's behalf, past the address filter's pinning.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:1")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    receiver = receivers()
+    resources = create_app(make_settings(redis_url, emulator.base_url, webhook_allow_private=True)).extensions["podrelay"]
+    delivery = Delivery(
+        id="dlv_proxy", event_id="msg_p", event_type="job.completed", key_id="k", url=receiver.url, body="{}", created=time.time()
+    )
+    resources.deliveries.create(delivery)
+    Courier(resources).send(delivery)
+    assert len(receiver.requests) == 1
+    assert resources.deliveries.get("dlv_proxy").status == "delivered"
+
+
 def test_deliveries_held_for_a_busy_endpoint_go_out_as_its_sends_end(redis_url, emulator, receivers):
     receiver = receivers(plan=[(204, {}, 0.3)] * 6)
     settings = make_settings(
