@@ -90,18 +90,35 @@ def create_key(env: dict) -> str:
     return lines[-1]
 
 
+def _processes(match):
+    """(/proc entry, command line) of each live process whose pid `match` accepts."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and match(int(proc.name)):
+            try:
+                yield proc, (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            except OSError:
+                continue
+
+
+def in_group(group: int):
+    """A match for the processes of one process group (a started command)."""
+
+    def match(pid: int) -> bool:
+        try:
+            return os.getpgid(pid) == group
+        except ProcessLookupError:
+            return False
+
+    return match
+
+
 def peak_rss_mb(group: int) -> dict[str, float]:
     """Peak resident memory (VmHWM, MiB) of each process in process group `group`, by command."""
     peaks: dict[str, float] = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    for proc, command in _processes(in_group(group)):
         try:
-            if os.getpgid(int(proc.name)) != group:
-                continue
             status = (proc / "status").read_text()
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-        except (OSError, ProcessLookupError):
+        except OSError:
             continue
         peak = next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0.0)
         if command and not command.startswith("/bin/sh"):
@@ -111,29 +128,12 @@ def peak_rss_mb(group: int) -> dict[str, float]:
 
 
 def cpu_seconds(match) -> float:
-    """CPU time (user + system, seconds) used so far by every live process that `match(pid, command)` accepts."""
+    """CPU time (user + system, seconds) used so far by every live process whose pid `match` accepts."""
     total = 0.0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    for proc, _command in _processes(match):
         try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if not match(int(proc.name), command):
-                continue
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, ProcessLookupError):
+        except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
-
-
-def in_group(group: int):
-    """A `cpu_seconds` match for the processes of one process group (a started command)."""
-
-    def match(pid: int, _command: str) -> bool:
-        try:
-            return os.getpgid(pid) == group
-        except ProcessLookupError:
-            return False
-
-    return match

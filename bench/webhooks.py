@@ -157,7 +157,7 @@ def run(args) -> dict:
         parts = {"web": processes[2], "worker": worker, "emulator": processes[0], "receiver": processes[1]}
         matches = {name: in_group(p.pid) for name, p in parts.items()}
         redis_pid = int((workdir / "redis" / "redis.pid").read_text())
-        matches["redis"] = lambda pid, _command: pid == redis_pid
+        matches["redis"] = lambda pid: pid == redis_pid
         cpu_before = {name: cpu_seconds(match) for name, match in matches.items()}
         calls_before = {name: stats["calls"] for name, stats in conn.info("commandstats").items()}
         with ThreadPoolExecutor(16) as pool:

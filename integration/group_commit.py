@@ -41,8 +41,7 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queued: list[_Call] = []
         self._ready = threading.Event()
-        self._writer: threading.Thread | None = None
-        self._writer_pid = 0  # a forked child has no writer thread: it starts its own
+        self._writer_pid = 0  # the process whose writer thread runs (a forked child starts its own)
 
     def call(self, script: Script, keys: list, args: list) -> Any:
         """The script's answer, as `script(keys, args)` would give it; its error is raised here."""
@@ -51,8 +50,7 @@ class GroupCommit:
             self._queued.append(call)
             if self._writer_pid != os.getpid():
                 self._writer_pid = os.getpid()
-                self._writer = threading.Thread(target=self._write, name="group-commit", daemon=True)
-                self._writer.start()
+                threading.Thread(target=self._write, name="group-commit", daemon=True).start()
         self._ready.set()
         call.done.wait()
         if isinstance(call.answer, Exception):

@@ -22,7 +22,7 @@ import requests
 from werkzeug.serving import make_server
 
 from app import create_app
-from bench.harness import free_port
+from bench.harness import free_port, procfile_command
 from emulator.server import _KeepAliveHandler, make_emulator_server
 from emulator.state import Emulator
 from integration.auth import create_key, set_limits
@@ -122,10 +122,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def procfile_web(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
     """The Procfile's `web` process (gunicorn, as deployed) on `port`, once it answers."""
-    command = next(line.split(":", 1)[1] for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
     env = {**env, "PORT": str(port), "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}"}
     process = subprocess.Popen(
-        ["sh", "-c", f"exec {command}"], cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT
+        ["sh", "-c", f"exec {procfile_command('web')}"], cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT
     )
     deadline = time.time() + 30
     while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 
+import pytest
 import requests
 
 from integration.redis_connection import ensure_embedded, stop_embedded
@@ -13,91 +14,88 @@ from tests.conftest import Stack, make_settings
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
 
-def test_accepted_jobs_and_their_events_survive_a_redis_restart(emulator, receivers, tmp_path):
+@pytest.fixture
+def own_redis(emulator, tmp_path):
+    """A stack on a Redis of its own, which a test may stop and start: (build, redis_dir)."""
     redis_dir = str(tmp_path / "redis")
-    url = ensure_embedded(redis_dir)
-    settings = make_settings(url, emulator.base_url, public_base_url="auto", webhook_allow_private=True)
-    settings = settings.with_changes(webhook_retry_schedule=(0, 0.5, 1, 2, 4, 4, 4))
-    stack = Stack(settings, emulator, tmp_path)
+    stacks: list[Stack] = []
+
+    def build(**changes) -> Stack:
+        settings = make_settings(ensure_embedded(redis_dir), emulator.base_url, **changes)
+        stacks.append(Stack(settings, emulator, tmp_path))
+        return stacks[-1]
+
+    yield build, redis_dir
+    for stack in stacks:
+        stack.close()
+    stop_embedded(redis_dir)
+
+
+def test_accepted_jobs_and_their_events_survive_a_redis_restart(own_redis, receivers):
+    build, redis_dir = own_redis
+    stack = build(public_base_url="auto", webhook_allow_private=True, webhook_retry_schedule=(0, 0.5, 1, 2, 4, 4, 4))
     stack.start_worker()
     hook = receivers()
-    try:
-        deadline = time.time() + 20
-        while stack.http.get(f"{stack.base_url}/readyz", timeout=5).status_code != 200:  # the worker runs
-            assert time.time() < deadline, "the worker did not start"
-            time.sleep(0.2)
-        ids = [
-            stack.enqueue("/chat/completions", {**CHAT, "webhook_url": hook.url, "emulate": {"delay": 1}})["id"]
-            for _ in range(20)
-        ]
-        stop_embedded(redis_dir)  # SHUTDOWN syncs the append-only file
-        down = stack.http.post(f"{stack.base_url}/v1/chat/completions", json=CHAT, timeout=10)
-        assert down.status_code == 503 and down.json()["error"]["code"] == "service_unavailable"
-        time.sleep(1)
-        ensure_embedded(redis_dir)
-        deadline = time.time() + 20
-        while True:  # the web process reconnects on its own
-            try:
-                answer = stack.http.post(
-                    f"{stack.base_url}/v1/chat/completions", json={**CHAT, "webhook_url": hook.url}, timeout=10
-                )
-            except requests.RequestException:
-                answer = None
-            if answer is not None and answer.status_code == 202:
-                ids.append(answer.json()["id"])
-                break
-            assert time.time() < deadline, "podrelay did not come back after Redis did"
-            time.sleep(0.2)
-        jobs = stack.wait_final(ids, timeout=60)
-        assert [j["status"] for j in jobs.values()].count("completed") == len(ids)
-        hook.wait_for(len(ids), timeout=30)
-        delivered = {r["body"] for r in hook.requests}
-        assert all(any(job_id.encode() in body for body in delivered) for job_id in ids)
-    finally:
-        stack.close()
-        stop_embedded(redis_dir)
+    deadline = time.time() + 20
+    while stack.http.get(f"{stack.base_url}/readyz", timeout=5).status_code != 200:  # the worker runs
+        assert time.time() < deadline, "the worker did not start"
+        time.sleep(0.2)
+    ids = [
+        stack.enqueue("/chat/completions", {**CHAT, "webhook_url": hook.url, "emulate": {"delay": 1}})["id"] for _ in range(20)
+    ]
+    stop_embedded(redis_dir)  # SHUTDOWN syncs the append-only file
+    down = stack.http.post(f"{stack.base_url}/v1/chat/completions", json=CHAT, timeout=10)
+    assert down.status_code == 503 and down.json()["error"]["code"] == "service_unavailable"
+    time.sleep(1)
+    ensure_embedded(redis_dir)
+    deadline = time.time() + 20
+    while True:  # the web process reconnects on its own
+        try:
+            answer = stack.http.post(f"{stack.base_url}/v1/chat/completions", json={**CHAT, "webhook_url": hook.url}, timeout=10)
+        except requests.RequestException:
+            answer = None
+        if answer is not None and answer.status_code == 202:
+            ids.append(answer.json()["id"])
+            break
+        assert time.time() < deadline, "podrelay did not come back after Redis did"
+        time.sleep(0.2)
+    jobs = stack.wait_final(ids, timeout=60)
+    assert [j["status"] for j in jobs.values()].count("completed") == len(ids)
+    hook.wait_for(len(ids), timeout=30)
+    delivered = {r["body"] for r in hook.requests}
+    assert all(any(job_id.encode() in body for body in delivered) for job_id in ids)
 
 
-def test_a_worker_started_while_redis_is_down_waits_for_it(emulator, tmp_path):
-    redis_dir = str(tmp_path / "redis")
-    settings = make_settings(ensure_embedded(redis_dir), emulator.base_url)
-    stack = Stack(settings, emulator, tmp_path)
-    try:
-        stop_embedded(redis_dir)
-        worker = stack.start_worker()
-        time.sleep(2.5)
-        assert worker.poll() is None, "the worker exited while Redis was down"
-        ensure_embedded(redis_dir)
-        deadline = time.time() + 20
-        while True:
-            answer = stack.http.post(f"{stack.base_url}/v1/chat/completions", json=CHAT, timeout=10)
-            if answer.status_code == 202:
-                break
-            assert time.time() < deadline
-            time.sleep(0.2)
-        job_id = answer.json()["id"]
-        assert stack.wait_final([job_id], timeout=40)[job_id]["status"] == "completed"
-    finally:
-        stack.close()
-        stop_embedded(redis_dir)
+def test_a_worker_started_while_redis_is_down_waits_for_it(own_redis):
+    build, redis_dir = own_redis
+    stack = build()
+    stop_embedded(redis_dir)
+    worker = stack.start_worker()
+    time.sleep(2.5)
+    assert worker.poll() is None, "the worker exited while Redis was down"
+    ensure_embedded(redis_dir)
+    deadline = time.time() + 20
+    while True:
+        answer = stack.http.post(f"{stack.base_url}/v1/chat/completions", json=CHAT, timeout=10)
+        if answer.status_code == 202:
+            break
+        assert time.time() < deadline
+        time.sleep(0.2)
+    job_id = answer.json()["id"]
+    assert stack.wait_final([job_id], timeout=40)[job_id]["status"] == "completed"
 
 
-def test_a_worker_told_to_stop_while_redis_is_down_stops(emulator, tmp_path):
+def test_a_worker_told_to_stop_while_redis_is_down_stops(own_redis):
     # A platform stops every process at once, Redis included: a worker whose shutdown
     # cannot reach Redis must still end, not wait for a Redis that is not coming back.
-    redis_dir = str(tmp_path / "redis")
-    settings = make_settings(ensure_embedded(redis_dir), emulator.base_url)
-    stack = Stack(settings, emulator, tmp_path)
-    try:
-        worker = stack.start_worker()
-        deadline = time.time() + 20
-        while not stack.redis.smembers("rq:workers"):  # registered: working
-            assert time.time() < deadline, "the worker did not start"
-            time.sleep(0.1)
-        stop_embedded(redis_dir)
-        time.sleep(1)
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=20)  # raises TimeoutExpired if it goes on waiting for Redis
-    finally:
-        stack.close()
-        stop_embedded(redis_dir)
+    build, redis_dir = own_redis
+    stack = build()
+    worker = stack.start_worker()
+    deadline = time.time() + 20
+    while not stack.redis.smembers("rq:workers"):  # registered: working
+        assert time.time() < deadline, "the worker did not start"
+        time.sleep(0.1)
+    stop_embedded(redis_dir)
+    time.sleep(1)
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=20)  # raises TimeoutExpired if it goes on waiting for Redis

@@ -30,6 +30,25 @@ def read_sse(response, stop_after: int | None = None) -> list[dict]:
     return events
 
 
+def read_ws(stack, job_id: str) -> list[dict]:
+    """A job's WebSocket messages, up to and with the final `job` one."""
+    ws_url = stack.base_url.replace("http://", "ws://") + f"/v1/jobs/{job_id}/ws"
+    ws = simple_websocket.Client.connect(ws_url, headers={"Authorization": f"Bearer {stack.key}"})
+    messages = []
+    try:
+        while True:
+            messages.append(json.loads(ws.receive(timeout=15)))
+            if messages[-1]["event"] == "job":
+                break
+    except simple_websocket.ConnectionClosed:
+        pass
+    finally:
+        if ws.connected:
+            with contextlib.suppress(OSError):  # the server ends the socket after the last event: a race
+                ws.close()
+    return messages
+
+
 def test_sse_streams_every_change_then_the_final_job(make_stack):
     stack = make_stack(callbacks=False)  # polling sees the job running; RunPod calls back only at the end
     job_id = stack.enqueue("/chat/completions", SLOW_CHAT)["id"]
@@ -76,20 +95,7 @@ def test_sse_of_a_finished_job_replays_and_ends(make_stack):
 def test_websocket_streams_the_same_events(make_stack):
     stack = make_stack(callbacks=False)  # polling sees the job running; RunPod calls back only at the end
     job_id = stack.enqueue("/chat/completions", SLOW_CHAT)["id"]
-    ws_url = stack.base_url.replace("http://", "ws://") + f"/v1/jobs/{job_id}/ws"
-    ws = simple_websocket.Client.connect(ws_url, headers={"Authorization": f"Bearer {stack.key}"})
-    messages = []
-    try:
-        while True:
-            messages.append(json.loads(ws.receive(timeout=15)))
-            if messages[-1]["event"] == "job":
-                break
-    except simple_websocket.ConnectionClosed:
-        pass
-    finally:
-        if ws.connected:
-            with contextlib.suppress(OSError):  # the server ends the socket after the last event: a race
-                ws.close()
+    messages = read_ws(stack, job_id)
     assert [m["data"]["status"] for m in messages if m["event"] == "status"] == ["submitted", "running", "completed"]
     assert messages[-1]["event"] == "job" and messages[-1]["data"]["id"] == job_id
 

@@ -3,16 +3,13 @@ streams, and job writes committed in groups by concurrent requests."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-import simple_websocket
 
 from integration.auth import create_key, set_limits
-from tests.test_events import SLOW_CHAT, read_sse
+from tests.test_events import SLOW_CHAT, read_sse, read_ws
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
@@ -48,21 +45,8 @@ def test_one_web_process_holds_hundreds_of_waiting_requests(make_stack):
 def test_event_streams_through_the_web_process(make_stack):
     stack = make_stack(callbacks=False, procfile=True)
     job_id = stack.enqueue("/chat/completions", SLOW_CHAT)["id"]
-    ws_url = stack.base_url.replace("http://", "ws://") + f"/v1/jobs/{job_id}/ws"
-    ws = simple_websocket.Client.connect(ws_url, headers={"Authorization": f"Bearer {stack.key}"})
     sse = stack.http.get(f"{stack.base_url}/v1/jobs/{job_id}/events", stream=True, timeout=20)
-    messages = []
-    try:
-        while True:
-            messages.append(json.loads(ws.receive(timeout=15)))
-            if messages[-1]["event"] == "job":
-                break
-    except simple_websocket.ConnectionClosed:
-        pass
-    finally:
-        if ws.connected:
-            with contextlib.suppress(OSError):
-                ws.close()
+    messages = read_ws(stack, job_id)
     events = read_sse(sse)
 
     for stream in (messages, events):

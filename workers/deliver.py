@@ -21,8 +21,10 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
@@ -69,8 +71,7 @@ class Courier:
         # of its sends ends (a fixed push-back in the due set cost up to 0.2 s a time).
         self._held: dict[str, deque[Delivery]] = {}
         self._last_reclaim = 0.0
-        self._subs: dict[str, tuple[Subscription | None, float]] = {}
-        self._key_secrets: dict[str, tuple[list[str], float]] = {}
+        self._reads: dict[tuple, tuple[Any, float]] = {}  # see _fresh
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -214,35 +215,25 @@ class Courier:
                 del self._by_target[target]
             return None
 
-    def _subscription(self, sub_id: str, now: float) -> Subscription | None:
-        """The subscription, read at most once a second per process: a Redis round trip
-        less per delivery. A change (disabled, deleted, rotated) applies within a second;
-        a rotated-out secret keeps signing for the rotation window anyway."""
-        cached = self._subs.get(sub_id)
+    def _fresh(self, key: tuple, now: float, read: Callable[[], Any]) -> Any:
+        """What `read()` answers for `key` (a subscription, a key's signing secrets), read at
+        most once a second per process: a Redis round trip less per delivery. A change
+        (disabled, deleted, rotated) applies within a second; a rotated-out secret stays
+        valid for the rotation window anyway."""
+        cached = self._reads.get(key)
         if cached is not None and now - cached[1] < SUBSCRIPTION_FRESH:
             return cached[0]
-        sub = self.res.subscriptions.get(sub_id)
-        if len(self._subs) > 10_000:
-            self._subs.clear()
-        self._subs[sub_id] = (sub, now)
-        return sub
-
-    def _signing_secrets(self, key_id: str, now: float) -> list[str]:
-        """The key's signing secrets (for a job's `webhook_url`), read at most once a second per
-        process, like subscriptions: a rotated-out secret stays valid for the rotation window."""
-        cached = self._key_secrets.get(key_id)
-        if cached is not None and now - cached[1] < SUBSCRIPTION_FRESH:
-            return cached[0]
-        secrets = self.res.subscriptions.signing_secrets(key_id, now)
-        if len(self._key_secrets) > 10_000:
-            self._key_secrets.clear()
-        self._key_secrets[key_id] = (secrets, now)
-        return secrets
+        value = read()
+        if len(self._reads) > 10_000:
+            self._reads.clear()
+        self._reads[key] = (value, now)
+        return value
 
     def send(self, delivery: Delivery) -> None:
         """One attempt: sign, post, log, and decide what comes next."""
         now = time.time()
-        sub = self._subscription(delivery.subscription_id, now) if delivery.subscription_id else None
+        sub_id = delivery.subscription_id
+        sub = self._fresh(("subscription", sub_id), now, lambda: self.res.subscriptions.get(sub_id)) if sub_id else None
         if delivery.subscription_id and (sub is None or not sub.enabled):
             reason = "subscription deleted" if sub is None else f"subscription disabled: {sub.disabled_reason}"
             self.res.deliveries.record(delivery, {"at": _iso(now), "error": reason}, "dead", None)
@@ -250,7 +241,8 @@ class Courier:
         if sub:
             secret_list = sub.live_secrets(now)
         else:
-            secret_list = self._signing_secrets(delivery.key_id, now)
+            key_id = delivery.key_id
+            secret_list = self._fresh(("signing", key_id), now, lambda: self.res.subscriptions.signing_secrets(key_id, now))
         timestamp = int(now)
         body = delivery.body.encode()
         headers = {
