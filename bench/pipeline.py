@@ -34,7 +34,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import bench_env, create_key, free_port, peak_rss_mb, procfile_command, start, stop, wait_http  # noqa: E402
-from integration.redis_connection import ensure_embedded, stop_embedded  # noqa: E402
+from integration.redis.connection import ensure_embedded, stop_embedded  # noqa: E402
 
 CHAT = json.dumps({"messages": [{"role": "user", "content": "Summarize this document in 5 bullets."}]}).encode()
 

@@ -43,10 +43,11 @@ from bench.harness import (  # noqa: E402
     stop,
     wait_http,
 )
-from integration.auth import lookup  # noqa: E402
+from integration.accounts.keys import lookup  # noqa: E402
 from integration.config import Settings  # noqa: E402
-from integration.jobs import EVENTS, Job, JobStatus, job_event  # noqa: E402
-from integration.redis_connection import ensure_embedded, stop_embedded  # noqa: E402
+from integration.jobs.events import EVENTS, Event  # noqa: E402
+from integration.jobs.record import Job, JobStatus  # noqa: E402
+from integration.redis.connection import ensure_embedded, stop_embedded  # noqa: E402
 
 
 def arrivals(path: Path) -> list[tuple[float, str, str, str]]:
@@ -123,8 +124,7 @@ def run(args) -> dict:
         )
         pipe = conn.pipeline(transaction=False)
         for _ in range(args.events):
-            fields = job_event("job.completed", job, job.to_api())
-            pipe.xadd(EVENTS, dict(zip(fields[::2], fields[1::2], strict=True)))
+            pipe.xadd(EVENTS, Event.for_job("job.completed", job, job.to_api()).to_fields())
         pipe.execute()
         total = args.events * args.subscriptions
         worker = start(procfile_command("worker"), env, workdir / "worker.log")

@@ -1,130 +1,156 @@
 """Settings from the environment (twelve-factor), shared by web and worker processes.
 
-The variables and their defaults are the contract in DESIGN.md, "Configuration".
+Each variable is written once, as a field of `Settings`: its name, default, parser and
+meaning (`setting(...)`). `Settings.from_env` reads them, `Settings.to_env` writes them
+back (the tests start processes with it), and a test checks that the README's table
+names every one. The variables and their defaults are the contract in DESIGN.md,
+"Configuration".
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 DEFAULT_RUNPOD_API_BASE = "https://api.runpod.ai/v2"
-DEFAULT_WEBHOOK_RETRY_SCHEDULE = "0,5,300,1800,7200,18000,36000,36000"
 DEVELOPMENT_SECRET = "podrelay-development-secret"
+ENDPOINT_PREFIX = "RUNPOD_ENDPOINT_"
 
 
-def _int(env: dict, name: str, default: int) -> int:
-    value = env.get(name)
-    return int(value) if value not in (None, "") else default
+class SettingError(ValueError):
+    """A variable's value cannot be read; the message names the variable (one line, no traceback)."""
 
 
-def _float(env: dict, name: str, default: float) -> float:
-    value = env.get(name)
-    return float(value) if value not in (None, "") else default
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: its name, how its text becomes a value and back, what it means."""
+
+    name: str
+    parse: Callable[[str], Any]
+    expects: str  # what a valid value looks like, for the error message
+    text: Callable[[Any], str] = str
 
 
-def _flag(env: dict, name: str) -> bool:
-    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+def _number(kind: type, minimum: float | None = 0) -> Callable[[str], Any]:
+    def parse(raw: str):
+        value = kind(raw.strip())
+        if minimum is not None and value < minimum:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _flag(raw: str) -> bool:
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _seconds_list(raw: str) -> tuple[float, ...]:
+    values = tuple(float(s) for s in raw.split(",") if s.strip())
+    if not values or min(values) < 0:
+        raise ValueError(raw)
+    return values
+
+
+_INT = ("a whole number", _number(int), str)
+_FLOAT = ("a number", _number(float), str)
+
+
+def setting(name: str, default: Any, kind: tuple | str = "text") -> Any:
+    """A `Settings` field read from the variable `name` (empty or unset: `default`)."""
+    if kind == "text":
+        variable = Variable(name, str, "text")
+    elif kind == "url":
+        variable = Variable(name, lambda raw: raw.strip().rstrip("/"), "a URL", lambda v: v or "")
+    elif kind == "flag":
+        variable = Variable(name, _flag, "1 or 0", lambda v: "1" if v else "")
+    elif kind == "seconds list":
+        variable = Variable(name, _seconds_list, "seconds, comma-separated", lambda v: ",".join(f"{s:g}" for s in v))
+    elif kind == "optional float":
+        variable = Variable(name, _number(float), "a number", lambda v: "" if v is None else str(v))
+    else:
+        expects, parse, text = kind
+        variable = Variable(name, parse, expects, text)
+    return field(default=default, metadata={"variable": variable})
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything podrelay reads from its environment, parsed once."""
 
-    redis_url: str | None = None
-    data_dir: str = "./var"
-    runpod_api_key: str = ""
-    runpod_api_base: str = DEFAULT_RUNPOD_API_BASE
+    redis_url: str | None = setting("REDIS_URL", None, "url")  # unset: the embedded Redis under DATA_DIR
+    data_dir: str = setting("DATA_DIR", "./var")
+    runpod_api_key: str = setting("RUNPOD_API_KEY", "")
+    runpod_api_base: str = setting("RUNPOD_API_BASE", DEFAULT_RUNPOD_API_BASE, "url")
     # RUNPOD_ENDPOINT_<SURFACE> and RUNPOD_ENDPOINT_<SURFACE>__<MODEL>, upper-cased.
     endpoints: dict[str, str] = field(default_factory=dict)
-    public_base_url: str | None = None
-    secret_key: str = DEVELOPMENT_SECRET
-    environment: str = "development"
-    webhook_allow_private: bool = False
-    webhook_retry_schedule: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
-    webhook_rotation_window: float = 24 * 3600  # a rotated-out secret keeps signing this long
-    webhook_disable_after: float = 5 * 24 * 3600  # a subscription failing this long is disabled
-    webhook_timeout: float = 15.0
-    webhook_concurrency: int = 64  # deliveries in flight per worker process
-    webhook_concurrency_per_endpoint: int = 8
-    result_ttl: int = 7 * 24 * 3600
-    max_body_bytes: int = 1024 * 1024
-    callback_max_bytes: int = 64 * 1024 * 1024  # RunPod's callback carries the whole output
+    public_base_url: str | None = setting("PUBLIC_BASE_URL", None, "url")  # unset: no callbacks, polling only
+    secret_key: str = setting("SECRET_KEY", DEVELOPMENT_SECRET)
+    environment: str = setting("PODRELAY_ENV", "development")
+    webhook_allow_private: bool = setting("WEBHOOK_ALLOW_PRIVATE", False, "flag")
+    webhook_retry_schedule: tuple[float, ...] = setting(
+        "WEBHOOK_RETRY_SCHEDULE", (0, 5, 300, 1800, 7200, 18000, 36000, 36000), "seconds list"
+    )
+    webhook_rotation_window: float = setting("WEBHOOK_ROTATION_WINDOW", 24 * 3600, _FLOAT)  # a rotated-out secret signs this long
+    webhook_disable_after: float = setting("WEBHOOK_DISABLE_AFTER", 5 * 24 * 3600, _FLOAT)  # failing this long: disabled
+    webhook_timeout: float = setting("WEBHOOK_TIMEOUT", 15.0, _FLOAT)
+    webhook_concurrency: int = setting("WEBHOOK_CONCURRENCY", 64, _INT)  # deliveries in flight per worker process
+    webhook_concurrency_per_endpoint: int = setting("WEBHOOK_CONCURRENCY_PER_ENDPOINT", 8, _INT)
+    result_ttl: int = setting("RESULT_TTL", 7 * 24 * 3600, _INT)
+    max_body_bytes: int = setting("MAX_BODY_BYTES", 1024 * 1024, _INT)
+    callback_max_bytes: int = setting("CALLBACK_MAX_BYTES", 64 * 1024 * 1024, _INT)  # RunPod's callback carries the output
     # Tracking: how often jobs are checked at RunPod, and how hard RunPod may be hit.
-    status_budget_per_10s: int = 1600  # RunPod allows 2,000 /status per 10 s per endpoint
-    run_budget_per_10s: int = 800  # RunPod allows 1,000 /run per 10 s per endpoint
-    poll_min_interval: float = 0.5
-    poll_max_interval: float = 30.0
-    callback_poll_after: float = 120.0  # with callbacks on, the first confirming poll
-    # How long a worker holds a job it is working on (and a submission lock): longer than
-    # any one RunPod call. When a worker dies, its jobs resume after this.
-    price_table: str = ""  # PRICE_TABLE: JSON overrides of the registry's unit prices
-    ready_max_overdue: int = 10_000  # /readyz fails past this many jobs and deliveries overdue
-    prefer_wait_max: float = 60.0  # the longest `Prefer: wait` honoured, seconds
-    openai_wait_max: float = 300.0  # how long an OpenAI-mode request is held for its job
-    lease_seconds: float = 60.0
-    retry_base: float = 1.0  # RunPod unavailable: wait base * 2^attempt (capped at 10 min)
-    tracker_concurrency: int = 32
-    runpod_timeout: tuple[float, float] = (5.0, 30.0)
+    status_budget_per_10s: int = setting("RUNPOD_STATUS_BUDGET", 1600, _INT)  # RunPod allows 2,000 per 10 s per endpoint
+    run_budget_per_10s: int = setting("RUNPOD_RUN_BUDGET", 800, _INT)  # RunPod allows 1,000 per 10 s per endpoint
+    poll_min_interval: float = setting("POLL_MIN_INTERVAL", 0.5, _FLOAT)
+    poll_max_interval: float = setting("POLL_MAX_INTERVAL", 30.0, _FLOAT)
+    callback_poll_after: float = setting("CALLBACK_POLL_AFTER", 120.0, _FLOAT)  # with callbacks on, the confirming poll
+    price_table: str = setting("PRICE_TABLE", "")  # JSON overrides of the registry's unit prices
+    ready_max_overdue: int = setting("READY_MAX_OVERDUE", 10_000, _INT)  # /readyz fails past this backlog
+    prefer_wait_max: float = setting("PREFER_WAIT_MAX", 60.0, _FLOAT)  # the longest `Prefer: wait` honoured
+    openai_wait_max: float = setting("OPENAI_WAIT_MAX", 300.0, _FLOAT)  # how long an OpenAI-mode request is held
+    # How long a worker holds a job it works on (and a submission lock): longer than any
+    # one RunPod call. When a worker dies, its jobs resume after this.
+    lease_seconds: float = setting("LEASE_SECONDS", 60.0, _FLOAT)
+    retry_base: float = setting("RUNPOD_RETRY_BASE", 1.0, _FLOAT)  # RunPod unavailable: base * 2^attempt, at most 10 min
+    tracker_concurrency: int = setting("TRACKER_CONCURRENCY", 32, _INT)
+    runpod_timeout: tuple[float, float] = (5.0, 30.0)  # connect, read: not a variable
     # Per-key defaults (a key's own limits, set by `keys limits`, win); 0 / None: unlimited.
-    rate_limit_per_minute: int = 600
-    jobs_in_flight_limit: int = 1000
-    monthly_budget: float | None = None  # USD
-    idempotency_ttl: int = 24 * 3600  # how long a POST's answer is kept for its Idempotency-Key
-    metrics_token: str = ""  # when set, /metrics wants it as a Bearer token
+    rate_limit_per_minute: int = setting("RATE_LIMIT_PER_MINUTE", 600, _INT)
+    jobs_in_flight_limit: int = setting("MAX_JOBS_IN_FLIGHT", 1000, _INT)
+    monthly_budget: float | None = setting("MONTHLY_BUDGET", None, "optional float")  # USD
+    idempotency_ttl: int = setting("IDEMPOTENCY_TTL", 24 * 3600, _INT)  # how long a POST's answer is kept
+    metrics_token: str = setting("METRICS_TOKEN", "")  # when set, /metrics wants it as a Bearer token
+    log_level: str = setting("LOG_LEVEL", "INFO")
+    log_format: str = setting("LOG_FORMAT", "")  # json | text; unset: text in development, else json
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> Settings:
-        """Read settings from `env` (default: the process environment)."""
+        """Read settings from `env` (default: the process environment); `SettingError` names a bad one."""
         env = dict(os.environ if env is None else env)
-        endpoints = {
-            name[len("RUNPOD_ENDPOINT_") :]: value for name, value in env.items() if name.startswith("RUNPOD_ENDPOINT_") and value
-        }
-        schedule = env.get("WEBHOOK_RETRY_SCHEDULE") or DEFAULT_WEBHOOK_RETRY_SCHEDULE
-        environment = env.get("PODRELAY_ENV", "development")
-        secret = env.get("SECRET_KEY", "")
-        if not secret:
-            if environment != "development":
-                raise RuntimeError("SECRET_KEY must be set outside development")
-            secret = DEVELOPMENT_SECRET
-        return cls(
-            redis_url=env.get("REDIS_URL") or None,
-            data_dir=env.get("DATA_DIR") or "./var",
-            runpod_api_key=env.get("RUNPOD_API_KEY", ""),
-            runpod_api_base=(env.get("RUNPOD_API_BASE") or DEFAULT_RUNPOD_API_BASE).rstrip("/"),
-            endpoints=endpoints,
-            public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
-            secret_key=secret,
-            environment=environment,
-            webhook_allow_private=_flag(env, "WEBHOOK_ALLOW_PRIVATE"),
-            webhook_retry_schedule=tuple(float(s) for s in schedule.split(",") if s.strip()),
-            webhook_rotation_window=_float(env, "WEBHOOK_ROTATION_WINDOW", 24 * 3600),
-            webhook_disable_after=_float(env, "WEBHOOK_DISABLE_AFTER", 5 * 24 * 3600),
-            webhook_timeout=_float(env, "WEBHOOK_TIMEOUT", 15.0),
-            webhook_concurrency=_int(env, "WEBHOOK_CONCURRENCY", 64),
-            webhook_concurrency_per_endpoint=_int(env, "WEBHOOK_CONCURRENCY_PER_ENDPOINT", 8),
-            result_ttl=_int(env, "RESULT_TTL", 7 * 24 * 3600),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024),
-            callback_max_bytes=_int(env, "CALLBACK_MAX_BYTES", 64 * 1024 * 1024),
-            status_budget_per_10s=_int(env, "RUNPOD_STATUS_BUDGET", 1600),
-            run_budget_per_10s=_int(env, "RUNPOD_RUN_BUDGET", 800),
-            poll_min_interval=_float(env, "POLL_MIN_INTERVAL", 0.5),
-            poll_max_interval=_float(env, "POLL_MAX_INTERVAL", 30.0),
-            callback_poll_after=_float(env, "CALLBACK_POLL_AFTER", 120.0),
-            price_table=env.get("PRICE_TABLE", ""),
-            ready_max_overdue=_int(env, "READY_MAX_OVERDUE", 10_000),
-            prefer_wait_max=_float(env, "PREFER_WAIT_MAX", 60.0),
-            openai_wait_max=_float(env, "OPENAI_WAIT_MAX", 300.0),
-            lease_seconds=_float(env, "LEASE_SECONDS", 60.0),
-            retry_base=_float(env, "RUNPOD_RETRY_BASE", 1.0),
-            tracker_concurrency=_int(env, "TRACKER_CONCURRENCY", 32),
-            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 600),
-            jobs_in_flight_limit=_int(env, "MAX_JOBS_IN_FLIGHT", 1000),
-            monthly_budget=float(env["MONTHLY_BUDGET"]) if env.get("MONTHLY_BUDGET") else None,
-            idempotency_ttl=_int(env, "IDEMPOTENCY_TTL", 24 * 3600),
-            metrics_token=env.get("METRICS_TOKEN", ""),
-        )
+        values: dict[str, Any] = {}
+        for name, variable in variables().items():
+            raw = env.get(variable.name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = variable.parse(raw)
+            except ValueError:
+                raise SettingError(f"{variable.name}={raw!r} is not valid: expected {variable.expects}") from None
+        values["endpoints"] = {n[len(ENDPOINT_PREFIX) :]: v for n, v in env.items() if n.startswith(ENDPOINT_PREFIX) and v}
+        settings = cls(**values)
+        if "secret_key" not in values and settings.environment != "development":
+            raise SettingError("SECRET_KEY must be set outside development (PODRELAY_ENV is not 'development')")
+        return settings
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that make `from_env` read these settings again."""
+        env = {variable.name: variable.text(getattr(self, name)) for name, variable in variables().items()}
+        env.update({f"{ENDPOINT_PREFIX}{name}": endpoint for name, endpoint in self.endpoints.items()})
+        return env
 
     def with_changes(self, **changes) -> Settings:
         """A copy with some settings replaced (tests use it)."""
@@ -135,3 +161,8 @@ class Settings:
         model_key = re.sub(r"[^A-Z0-9]", "_", model.upper())
         surface_key = surface.upper()
         return self.endpoints.get(f"{surface_key}__{model_key}") or self.endpoints.get(surface_key)
+
+
+def variables() -> dict[str, Variable]:
+    """Each `Settings` field read from the environment, with its variable."""
+    return {f.name: f.metadata["variable"] for f in fields(Settings) if "variable" in f.metadata}

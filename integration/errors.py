@@ -1,19 +1,11 @@
-"""API errors as values, rendered in one envelope everywhere.
+"""API errors as values: a status, a stable code, a message and the field at fault.
 
-The envelope is OpenAI's (`{"error": {"message", "type", "code", "param"}}`) plus a
-`request_id`, as DESIGN.md, "Errors", fixes it. Nothing a client sends may produce a
-bare 500 page or a traceback: every exception ends here.
+Raised where a failure is known, anywhere below the HTTP layer; rendered in one place
+(`integration/api/errors.py`) in OpenAI's envelope plus a `request_id`, as DESIGN.md,
+"Errors", fixes it.
 """
 
 from __future__ import annotations
-
-import logging
-
-import redis
-from flask import Flask, g, jsonify
-from werkzeug.exceptions import HTTPException
-
-log = logging.getLogger(__name__)
 
 _TYPE_BY_STATUS = {
     401: "authentication_error",
@@ -45,11 +37,13 @@ class ApiError(Exception):
 
     @property
     def type(self) -> str:
+        """The envelope's `type`, from the status (OpenAI's names)."""
         if self.status >= 500:
             return "api_error"
         return _TYPE_BY_STATUS.get(self.status, "invalid_request_error")
 
     def to_dict(self, request_id: str | None = None) -> dict:
+        """The envelope: `{"error": {"message", "type", "code", "param", "request_id"[, "details"]}}`."""
         body = {
             "message": self.message,
             "type": self.type,
@@ -63,56 +57,10 @@ class ApiError(Exception):
 
 
 def validation_error(message: str, param: str | None) -> ApiError:
+    """A 400 `validation_error` naming the field."""
     return ApiError(400, "validation_error", message, param=param)
 
 
 def not_found(what: str = "Resource") -> ApiError:
+    """A 404 `not_found` (also what another key's object looks like)."""
     return ApiError(404, "not_found", f"{what} not found")
-
-
-# Werkzeug's HTTP errors, mapped to the envelope's codes.
-_HTTP_CODES = {
-    400: ("bad_request", "The request could not be understood"),
-    404: ("not_found", "No such route"),
-    405: ("method_not_allowed", "Method not allowed on this route"),
-    413: ("request_too_large", "Request body is too large"),
-    415: ("unsupported_media_type", "Content-Type must be application/json"),
-    422: ("unprocessable", "The request could not be processed"),
-}
-
-
-def render(error: ApiError):
-    """The Flask response for an ApiError."""
-    response = jsonify(error.to_dict(getattr(g, "request_id", None)))
-    response.status_code = error.status
-    for name, value in error.headers.items():
-        response.headers[name] = value
-    return response
-
-
-def init_app(app: Flask) -> None:
-    """Register the handlers that turn every failure into the envelope."""
-
-    @app.errorhandler(ApiError)
-    def _api_error(error: ApiError):
-        return render(error)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(error: HTTPException):
-        code, message = _HTTP_CODES.get(error.code or 500, ("http_error", error.name))
-        api_error = ApiError(error.code or 500, code, message)
-        response = render(api_error)
-        if error.code == 405 and error.valid_methods:
-            response.headers["Allow"] = ", ".join(error.valid_methods)
-        return response
-
-    @app.errorhandler(redis.exceptions.ConnectionError)
-    @app.errorhandler(redis.exceptions.TimeoutError)
-    def _redis_down(error: Exception):
-        log.error("redis unavailable: %s", error)
-        return render(ApiError(503, "service_unavailable", "Job store unavailable, retry shortly", headers={"Retry-After": "5"}))
-
-    @app.errorhandler(Exception)
-    def _unexpected(error: Exception):
-        log.exception("unhandled error")
-        return render(ApiError(500, "internal_error", "Internal error; the request id identifies it in the logs"))

@@ -38,6 +38,7 @@ def bind(**ids: str | None) -> Token:
 
 
 def unbind(token: Token) -> None:
+    """Drop the ids `bind` attached."""
     try:
         _bound.reset(token)
     except ValueError:  # made in another context (a server that ends requests elsewhere)
@@ -57,17 +58,20 @@ class SafeFormatter(logging.Formatter):
         self.secrets = tuple(s for s in secrets if s and len(s) >= 8)
 
     def redact(self, text: str) -> str:
+        """Mask the configured secrets and anything shaped like a key, token or webhook secret."""
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
         return _SECRET_SHAPES.sub(REDACTED, text)
 
     @staticmethod
     def ids(record: logging.LogRecord) -> dict:
+        """The ids a record carries: those bound to the context, and its own `extra=` ones."""
         found = dict(_bound.get() or {})
         found.update({k: getattr(record, k) for k in IDS if getattr(record, k, None)})
         return found
 
     def format(self, record: logging.LogRecord) -> str:
+        """One escaped line with its ids, secrets masked."""
         record = logging.makeLogRecord(record.__dict__)  # other handlers keep the original
         ids = self.ids(record)
         suffix = "".join(f" {k}={v}" for k, v in ids.items())
@@ -79,6 +83,7 @@ class JsonFormatter(SafeFormatter):
     """One JSON object per line: time, level, logger, message, the ids, any exception."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """One JSON object, secrets masked."""
         body = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname,

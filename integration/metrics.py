@@ -114,6 +114,7 @@ class RedisCollector:
         self.gauges = gauges  # () -> {name: (help, value)}
 
     def collect(self):
+        """Every shared series, then the live gauges (prometheus_client calls this at scrape time)."""
         grouped: dict[str, list[tuple[dict, float]]] = {}
         for field, value in self.conn.hgetall(METRICS).items():
             name, _, label_text = field.decode().partition("|")

@@ -13,17 +13,18 @@ import time
 
 import redis
 
-from integration.deliveries import DUE
-from integration.jobs import PENDING
+from integration.jobs.store import OVERDUE_AFTER, count_pending
+from integration.jobs.tasks import QUEUE_NAME
+from integration.webhooks.deliveries import count_due
 
-RQ_QUEUE = "rq:queue:podrelay"  # RQ's list for the queue named in integration/resources.py
+RQ_QUEUE = f"rq:queue:{QUEUE_NAME}"  # RQ's list of waiting tasks
 WORKERS = "pr:workers"  # worker process -> time of its last heartbeat
 HEARTBEAT_EVERY = 5.0
 HEARTBEAT_STALE = 30.0
-OVERDUE_AFTER = 30.0  # work due longer than this counts as backlog
 
 
 def worker_name() -> str:
+    """This worker process's name in the heartbeat set: host and pid."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -62,10 +63,8 @@ def gauges(conn: redis.Redis) -> dict[str, tuple[str, float]]:
     """Queue depths and live workers, for `/metrics` and `/readyz`: name -> (help, value)."""
     now = time.time()
     pipe = conn.pipeline(transaction=False)
-    pipe.zcard(PENDING)
-    pipe.zcount(PENDING, "-inf", now - OVERDUE_AFTER)
-    pipe.zcard(DUE)
-    pipe.zcount(DUE, "-inf", now - OVERDUE_AFTER)
+    count_pending(pipe, now)
+    count_due(pipe, now)
     pipe.zcount(WORKERS, now - HEARTBEAT_STALE, "+inf")
     pipe.llen(RQ_QUEUE)
     unfinished, overdue_jobs, deliveries, overdue_deliveries, workers, tasks = pipe.execute()

@@ -1,7 +1,9 @@
-"""The resources one process needs, created once: Redis, the job store, RunPod, tokens, queue.
+"""The resources one process needs, created once: Redis, the stores, RunPod, tokens, queue.
 
-The web app keeps one in `app.extensions["podrelay"]`; a worker process builds its own
-from the same settings. Nothing here is a module-level global.
+This is the composition root: it builds each domain's objects from the settings and
+hands them to whoever asks (the web app keeps one in `app.extensions`, reached through
+`of(app)` or `integration.api.context.resources()`; a worker process builds its own and
+passes it on). Nothing here is a module-level global.
 """
 
 from __future__ import annotations
@@ -11,22 +13,28 @@ from functools import cached_property
 import redis
 from rq import Queue
 
-from integration.callbacks import CallbackTokens
+from integration.accounts.idempotency import IdempotencyStore
+from integration.accounts.ratelimit import RateLimiter
 from integration.config import Settings
-from integration.deliveries import DeliveryStore
-from integration.downloads import DownloadLinks
-from integration.group_commit import GroupCommit
-from integration.idempotency import IdempotencyStore
-from integration.jobs import JobStore
+from integration.files.downloads import DownloadLinks
+from integration.jobs.store import JobStore
+from integration.jobs.tasks import QUEUE_NAME
+from integration.jobs.waiting import JobWaiter
 from integration.metrics import Metrics
-from integration.prices import PriceTable
-from integration.ratelimit import RateLimiter
-from integration.redis_connection import connect, resolve_url
-from integration.runpod import RunPodClient
-from integration.subscriptions import SubscriptionStore
-from integration.waiting import JobWaiter
+from integration.redis.connection import connect, resolve_url
+from integration.redis.group_commit import GroupCommit
+from integration.runpod.callbacks import CallbackTokens
+from integration.runpod.client import RunPodClient
+from integration.surfaces.prices import PriceTable
+from integration.webhooks.deliveries import DeliveryStore
+from integration.webhooks.subscriptions import SubscriptionStore
 
-QUEUE_NAME = "podrelay"
+EXTENSION = "podrelay"  # the key of a Flask app's resources in `app.extensions`
+
+
+def of(app) -> Resources:
+    """The resources of a Flask app made by `create_app`."""
+    return app.extensions[EXTENSION]
 
 
 class Resources:
@@ -37,69 +45,89 @@ class Resources:
 
     @cached_property
     def redis_url(self) -> str:
+        """`REDIS_URL`, or the embedded server's (started if needed)."""
         return resolve_url(self.settings.redis_url, self.settings.data_dir)
 
     @cached_property
     def redis(self) -> redis.Redis:
+        """The process's Redis client (a pool of connections with timeouts)."""
         return connect(self.redis_url)
 
     @cached_property
     def links(self) -> DownloadLinks:
+        """Signed download links for file results."""
         return DownloadLinks(self.settings.secret_key, self.settings.result_ttl, self.settings.public_base_url)
 
     @cached_property
     def metrics(self) -> Metrics:
+        """This process's counters, flushed to Redis."""
         return Metrics(self.redis)
 
     @cached_property
     def jobs(self) -> JobStore:
+        """The job store; webhook bodies link large files instead of inlining them."""
         return JobStore(
             self.redis, self.settings.result_ttl, event_data=self.links.linked, metrics=self.metrics, commits=self.commits
         )
 
     @cached_property
     def commits(self) -> GroupCommit:
+        """Group commit of concurrent requests' scripts (the accept path)."""
         return GroupCommit(self.redis)
 
     @cached_property
     def subscriptions(self) -> SubscriptionStore:
+        """Webhook subscriptions and per-key signing secrets."""
         return SubscriptionStore(self.redis, self.settings.webhook_rotation_window)
 
     @cached_property
     def deliveries(self) -> DeliveryStore:
+        """Webhook deliveries and their attempts."""
         return DeliveryStore(self.redis, self.settings.result_ttl, metrics=self.metrics)
 
     @cached_property
     def prices(self) -> PriceTable:
+        """Unit prices (the registry's, with PRICE_TABLE's overrides)."""
         return PriceTable(self.settings.price_table)
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:
+        """Requests per minute per key."""
         return RateLimiter(self.redis, self.commits)
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:
+        """Kept answers by Idempotency-Key."""
         return IdempotencyStore(self.redis, self.settings.idempotency_ttl)
 
     @cached_property
     def waiter(self) -> JobWaiter:
+        """Wakes requests held for a job's end (`Prefer: wait`, OpenAI mode)."""
         return JobWaiter(self.redis)
 
     @cached_property
     def queue(self) -> Queue:
+        """The RQ queue of tasks (cancels at RunPod)."""
         return Queue(QUEUE_NAME, connection=self.redis)
 
     @cached_property
     def tokens(self) -> CallbackTokens:
+        """Signed callback URLs for RunPod."""
         return CallbackTokens(self.settings.secret_key)
 
     @cached_property
     def runpod(self) -> RunPodClient:
+        """The RunPod client for one-off calls (direct routes, cancels): a few retries with backoff."""
+        return self.runpod_client(retries=2, pool_size=max(8, self.settings.tracker_concurrency))
+
+    def runpod_client(self, retries: int, pool_size: int) -> RunPodClient:
+        """A RunPod client on these settings, counting its calls for `/metrics` (the one place one is built)."""
         return RunPodClient(
             self.settings.runpod_api_key,
             self.settings.runpod_api_base,
             timeout=self.settings.runpod_timeout,
-            pool_size=max(8, self.settings.tracker_concurrency),
+            retries=retries,
+            pool_size=pool_size,
             on_call=self.count_runpod_call,
         )
 

@@ -9,10 +9,11 @@ import pytest
 import redis
 
 from app import create_app
-from integration.auth import create_key
+from integration.accounts.keys import create_key
 from integration.config import Settings
-from integration.jobs import PENDING
+from integration.jobs.store import PENDING
 from integration.readiness import beat
+from integration.resources import of
 
 CHAT = {"messages": [{"role": "user", "content": "Summarize this document in 5 bullets."}]}
 
@@ -60,14 +61,14 @@ def test_enqueue_answers_202_with_enqueue_object_and_location(client, auth, app,
     assert answer["endpoint_id"] == f"ep-{surface}"
     assert answer["runpod"] == {"id": None, "status": None}
     assert response.headers["Location"] == f"/v1/jobs/{answer['id']}"
-    conn = app.extensions["podrelay"].redis
+    conn = of(app).redis
     assert conn.zscore(PENDING, answer["id"]) == 0  # due at once: its submit order
 
 
 def test_extra_keys_pass_through_to_worker_input(client, auth, app):
     body = {**CHAT, "temperature": 0.2, "top_p": 0.9, "seed": 7, "webhook_url": "https://93.184.215.14/hooks"}
     job_id = post(client, "/chat/completions", body, auth).get_json()["id"]
-    job = app.extensions["podrelay"].jobs.get(job_id)
+    job = of(app).jobs.get(job_id)
     assert job.input["top_p"] == 0.9 and job.input["seed"] == 7
     assert job.input["sampling_params"] == {"temperature": 0.2}
     assert "webhook_url" not in job.input
@@ -77,7 +78,7 @@ def test_extra_keys_pass_through_to_worker_input(client, auth, app):
 def test_missing_endpoint_is_400_missing_endpoint_id(redis_url, emulator):
     settings = Settings(redis_url=redis_url, endpoints={}, environment="test", secret_key="s")
     app = create_app(settings)
-    _, key = create_key(app.extensions["podrelay"].redis, "k")
+    _, key = create_key(of(app).redis, "k")
     response = post(app.test_client(), "/chat/completions", CHAT, {"Authorization": f"Bearer {key}"})
     error = assert_envelope(response, 400, "missing_endpoint_id")
     assert error["message"] == "No RunPod endpoint configured for surface chat"
@@ -91,7 +92,7 @@ def test_per_model_endpoint_overrides_surface_endpoint(redis_url, emulator):
         secret_key="s",
     )
     app = create_app(settings)
-    _, key = create_key(app.extensions["podrelay"].redis, "k")
+    _, key = create_key(of(app).redis, "k")
     headers = {"Authorization": f"Bearer {key}"}
     client = app.test_client()
     assert (
@@ -195,7 +196,7 @@ def test_keys_cli_creates_lists_and_revokes(app, client):
     assert client.get("/v1/jobs", headers=headers).status_code == 200
     listing = runner.invoke(args=["keys", "list"]).output
     assert "ci-bot" in listing and secret not in listing
-    conn = app.extensions["podrelay"].redis
+    conn = of(app).redis
     stored = b"".join(k + b"".join(conn.hvals(k)) for k in conn.keys("pr:key:*"))
     assert secret.encode() not in stored  # only its hash is kept
     assert runner.invoke(args=["keys", "revoke", "ci-bot"]).exit_code == 0
@@ -211,7 +212,7 @@ def test_healthz_needs_no_key(client):
 
 def test_another_keys_job_is_404(client, auth, app):
     job_id = post(client, "/chat/completions", CHAT, auth).get_json()["id"]
-    _, other = create_key(app.extensions["podrelay"].redis, "other")
+    _, other = create_key(of(app).redis, "other")
     other_headers = {"Authorization": f"Bearer {other}"}
     assert_envelope(client.get(f"/v1/jobs/{job_id}", headers=other_headers), 404, "not_found")
     assert_envelope(client.post(f"/v1/jobs/{job_id}/cancel", headers=other_headers), 404, "not_found")
@@ -277,7 +278,7 @@ def test_cancel_of_queued_job_then_again_is_409(client, auth):
 
 def test_callback_with_forged_token_is_refused(client, auth, app):
     job_id = post(client, "/chat/completions", CHAT, auth).get_json()["id"]
-    tokens = app.extensions["podrelay"].tokens
+    tokens = of(app).tokens
     good = tokens.token(job_id)
     forged = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
     body = {"id": "x", "status": "COMPLETED", "output": []}
@@ -285,22 +286,22 @@ def test_callback_with_forged_token_is_refused(client, auth, app):
     assert client.post("/callbacks/runpod/" + tokens.token("not-a-job"), json=body).status_code == 404
     other_secret = type(tokens)("another-secret").token(job_id)
     assert client.post(f"/callbacks/runpod/{other_secret}", json=body).status_code == 404
-    assert app.extensions["podrelay"].jobs.get(job_id).callback is None
+    assert of(app).jobs.get(job_id).callback is None
 
 
 def test_callback_is_kept_and_makes_the_job_due_now(client, auth, app):
     job_id = post(client, "/chat/completions", CHAT, auth).get_json()["id"]
-    token = app.extensions["podrelay"].tokens.token(job_id)
+    token = of(app).tokens.token(job_id)
     body = {"id": "rp-1", "status": "COMPLETED", "output": [{"choices": [{"tokens": ["hi"]}]}]}
     assert client.post(f"/callbacks/runpod/{token}", json=body).status_code == 200
-    conn: redis.Redis = app.extensions["podrelay"].redis
-    assert app.extensions["podrelay"].jobs.get(job_id).callback == body
+    conn: redis.Redis = of(app).redis
+    assert of(app).jobs.get(job_id).callback == body
     assert conn.zscore(PENDING, job_id) == 0
 
 
 def test_callback_may_carry_an_output_larger_than_the_api_body_limit(client, auth, app):
     job_id = post(client, "/images/generations", {"prompt": "x"}, auth).get_json()["id"]
-    token = app.extensions["podrelay"].tokens.token(job_id)
+    token = of(app).tokens.token(job_id)
     image = "A" * (app.config["MAX_CONTENT_LENGTH"] * 3)
     body = {"id": "rp-1", "status": "COMPLETED", "output": {"images": [image]}}
     assert client.post(f"/callbacks/runpod/{token}", json=body).status_code == 200
@@ -312,7 +313,7 @@ def test_readyz_needs_a_live_worker_and_says_why_not(client, app):
     assert answer.status_code == 503
     assert answer.get_json()["status"] == "not_ready"
     assert "no worker process" in answer.get_json()["checks"]["problems"][0]
-    conn = app.extensions["podrelay"].redis
+    conn = of(app).redis
     beat(conn, "host:1", now=time.time() - 120)  # long silent: does not count
     assert client.get("/readyz").status_code == 503
     beat(conn, "host:2")
@@ -325,7 +326,7 @@ def test_readyz_fails_on_a_backlog_and_when_redis_is_down(redis_url, emulator):
     app = create_app(
         Settings(redis_url=redis_url, endpoints={"CHAT": "ep"}, environment="test", secret_key="s", ready_max_overdue=2)
     )
-    conn = app.extensions["podrelay"].redis
+    conn = of(app).redis
     beat(conn, "host:1")
     conn.zadd(PENDING, {f"job-{n}": time.time() - 600 for n in range(3)})
     answer = app.test_client().get("/readyz")

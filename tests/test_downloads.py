@@ -9,8 +9,8 @@ import time
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from integration.auth import create_key
-from integration.downloads import DownloadLinks
+from integration.accounts.keys import create_key
+from integration.files.downloads import DownloadLinks
 
 BIG_PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(30_000)  # over the inline limit once in base64
 

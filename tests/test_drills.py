@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from integration.redis_connection import ensure_embedded, stop_embedded
-from tests.conftest import Stack, make_settings
+from integration.redis.connection import ensure_embedded, stop_embedded
+from tests.support import Stack, make_settings, wait_until
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
@@ -36,10 +36,8 @@ def test_accepted_jobs_and_their_events_survive_a_redis_restart(own_redis, recei
     stack = build(public_base_url="auto", webhook_allow_private=True, webhook_retry_schedule=(0, 0.5, 1, 2, 4, 4, 4))
     stack.start_worker()
     hook = receivers()
-    deadline = time.time() + 20
-    while stack.http.get(f"{stack.base_url}/readyz", timeout=5).status_code != 200:  # the worker runs
-        assert time.time() < deadline, "the worker did not start"
-        time.sleep(0.2)
+    ready = lambda: stack.http.get(f"{stack.base_url}/readyz", timeout=5).status_code == 200  # noqa: E731
+    wait_until(ready, message="the worker did not start", every=0.2)
     ids = [
         stack.enqueue("/chat/completions", {**CHAT, "webhook_url": hook.url, "emulate": {"delay": 1}})["id"] for _ in range(20)
     ]
@@ -48,17 +46,15 @@ def test_accepted_jobs_and_their_events_survive_a_redis_restart(own_redis, recei
     assert down.status_code == 503 and down.json()["error"]["code"] == "service_unavailable"
     time.sleep(1)
     ensure_embedded(redis_dir)
-    deadline = time.time() + 20
-    while True:  # the web process reconnects on its own
+
+    def accepted():  # the web process reconnects on its own
         try:
             answer = stack.http.post(f"{stack.base_url}/v1/chat/completions", json={**CHAT, "webhook_url": hook.url}, timeout=10)
         except requests.RequestException:
-            answer = None
-        if answer is not None and answer.status_code == 202:
-            ids.append(answer.json()["id"])
-            break
-        assert time.time() < deadline, "podrelay did not come back after Redis did"
-        time.sleep(0.2)
+            return None
+        return answer if answer.status_code == 202 else None
+
+    ids.append(wait_until(accepted, 30, "podrelay did not come back after Redis did", every=0.2).json()["id"])
     jobs = stack.wait_final(ids, timeout=60)
     assert [j["status"] for j in jobs.values()].count("completed") == len(ids)
     hook.wait_for(len(ids), timeout=30)
@@ -74,14 +70,12 @@ def test_a_worker_started_while_redis_is_down_waits_for_it(own_redis):
     time.sleep(2.5)
     assert worker.poll() is None, "the worker exited while Redis was down"
     ensure_embedded(redis_dir)
-    deadline = time.time() + 20
-    while True:
+
+    def accepted():
         answer = stack.http.post(f"{stack.base_url}/v1/chat/completions", json=CHAT, timeout=10)
-        if answer.status_code == 202:
-            break
-        assert time.time() < deadline
-        time.sleep(0.2)
-    job_id = answer.json()["id"]
+        return answer if answer.status_code == 202 else None
+
+    job_id = wait_until(accepted, 30, "podrelay did not accept a job once Redis was back", every=0.2).json()["id"]
     assert stack.wait_final([job_id], timeout=40)[job_id]["status"] == "completed"
 
 
@@ -91,10 +85,7 @@ def test_a_worker_told_to_stop_while_redis_is_down_stops(own_redis):
     build, redis_dir = own_redis
     stack = build()
     worker = stack.start_worker()
-    deadline = time.time() + 20
-    while not stack.redis.smembers("rq:workers"):  # registered: working
-        assert time.time() < deadline, "the worker did not start"
-        time.sleep(0.1)
+    wait_until(lambda: stack.redis.smembers("rq:workers"), 30, "the worker did not start", every=0.1)  # registered: working
     stop_embedded(redis_dir)
     time.sleep(1)
     worker.send_signal(signal.SIGTERM)

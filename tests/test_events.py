@@ -8,7 +8,7 @@ import json
 import requests
 import simple_websocket
 
-from integration.auth import create_key
+from integration.accounts.keys import create_key
 
 SLOW_CHAT = {"messages": [{"role": "user", "content": "one two three four five six"}], "emulate": {"delay": 1.0}}
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from integration.group_commit import GroupCommit
+from integration.redis.group_commit import GroupCommit
 
 # Appends ARGV[1] to a list and answers the list's new length and the value; a value of
 # 'fail' raises inside the script.

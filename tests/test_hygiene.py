@@ -9,7 +9,8 @@ import re
 import pytest
 
 from integration.logs import SafeFormatter
-from tests.conftest import EMULATOR_KEY
+from integration.resources import of
+from tests.support import EMULATOR_KEY
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 LINE_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ")
@@ -20,7 +21,7 @@ def log_output(app):
     """Everything logged while the test runs, through podrelay's formatter."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    settings = app.extensions["podrelay"].settings
+    settings = of(app).settings
     handler.setFormatter(
         SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", (settings.runpod_api_key, settings.secret_key))
     )

@@ -6,9 +6,10 @@ import threading
 import time
 
 from app import create_app
-from integration.auth import _cache as auth_cache
-from integration.auth import create_key, set_limits
-from tests.conftest import make_settings
+from integration.accounts.keys import _cache as auth_cache
+from integration.accounts.keys import create_key, set_limits
+from integration.resources import of
+from tests.support import make_settings
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
@@ -50,10 +51,10 @@ def test_same_key_while_the_first_request_is_still_answered_is_409(client, auth,
     holder.start()
     time.sleep(0.5)
     busy = client.post("/v1/chat/completions", json=CHAT, headers=headers)
-    claims = list(app.extensions["podrelay"].redis.scan_iter("pr:idem:*"))
+    claims = list(of(app).redis.scan_iter("pr:idem:*"))
     # The claim lasts as long as the request may be held (2 s) plus a margin, so if the
     # process answering it died, a retry would be refused for half a minute, not minutes.
-    assert len(claims) == 1 and 0 < app.extensions["podrelay"].redis.ttl(claims[0]) <= 32
+    assert len(claims) == 1 and 0 < of(app).redis.ttl(claims[0]) <= 32
     assert busy.status_code == 409
     assert busy.get_json()["error"]["code"] == "idempotency_key_in_use"
     assert busy.headers["Retry-After"] == "1"
@@ -66,7 +67,7 @@ def test_same_key_while_the_first_request_is_still_answered_is_409(client, auth,
 
 
 def test_keys_are_per_api_key(client, auth, app):
-    _, other = create_key(app.extensions["podrelay"].redis, "other")
+    _, other = create_key(of(app).redis, "other")
     other_auth = {"Authorization": f"Bearer {other}"}
     mine = client.post("/v1/chat/completions", json=CHAT, headers={**auth, "Idempotency-Key": "shared"})
     theirs = client.post("/v1/chat/completions", json=CHAT, headers={**other_auth, "Idempotency-Key": "shared"})
@@ -80,7 +81,7 @@ def test_a_validation_error_is_replayed_and_a_refusal_by_limits_is_not(client, a
     assert bad.status_code == 400
     assert client.post("/v1/chat/completions", json={"messages": []}, headers=headers).get_data() == bad.get_data()
 
-    resources = app.extensions["podrelay"]
+    resources = of(app)
     key, limited = create_key(resources.redis, "limited")
     set_limits(resources.redis, key.id, budget="0")
     limited_headers = {"Authorization": f"Bearer {limited}", "Idempotency-Key": "paid-1"}
@@ -93,7 +94,7 @@ def test_a_validation_error_is_replayed_and_a_refusal_by_limits_is_not(client, a
 def test_webhook_subscription_created_twice_with_one_key_is_one_subscription(redis_url, emulator):
     app = create_app(make_settings(redis_url, emulator.base_url, webhook_allow_private=True))
     client = app.test_client()
-    _, secret = create_key(app.extensions["podrelay"].redis, "hooks")
+    _, secret = create_key(of(app).redis, "hooks")
     auth = {"Authorization": f"Bearer {secret}"}
     headers = {**auth, "Idempotency-Key": "sub-1"}
     body = {"url": "http://127.0.0.1:9/podrelay"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from integration.auth import create_key
+from integration.accounts.keys import create_key
 
 IMAGE = {"prompt": "a red fox", "size": "256x256", "response_format": "b64_json"}
 

@@ -6,7 +6,8 @@ import time
 
 import redis
 
-from integration.jobs import JOB, PENDING, Job, JobStatus, JobStore
+from integration.jobs.record import Job, JobStatus
+from integration.jobs.store import JOB, PENDING, JobStore
 
 
 def make_job(job_id: str = "j1") -> Job:

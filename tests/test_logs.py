@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-import time
 
 from integration.logs import JsonFormatter
+from tests.support import wait_until
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
@@ -35,9 +35,7 @@ def test_request_id_follows_the_job_into_the_worker_and_its_deliveries(make_stac
         job_id = answer.json()["id"]
         stack.wait_final([job_id])
         hook.wait_for(1)
-        deadline = time.time() + 10
-        while time.time() < deadline and "delivery of job.completed" not in (tmp_path / "worker-0.log").read_text():
-            time.sleep(0.1)
+        wait_until(lambda: "delivery of job.completed" in (tmp_path / "worker-0.log").read_text(), every=0.1)
     finally:
         root.removeHandler(handler)
         root.level = old_level

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from integration.auth import create_key
+from integration.accounts.keys import create_key
+from integration.resources import of
 from integration.surfaces import SURFACES
-from tests.conftest import make_settings
+from tests.support import make_settings
 
 PNG = "data:image/png;base64,iVBORw0KGgo="
 MEDIA = {
@@ -89,7 +90,7 @@ def test_price_table_overrides_per_surface_and_model(redis_url, emulator):
     app = create_app(
         make_settings(redis_url, emulator.base_url, price_table='{"images": {"Ben2": 0.5, "*": 0.01}, "chat": 0.001}')
     )
-    _, key = create_key(app.extensions["podrelay"].redis, "k")
+    _, key = create_key(of(app).redis, "k")
     client, headers = app.test_client(), {"Authorization": f"Bearer {key}"}
     assert (
         client.post("/v1/images/generations/price", json={"prompt": "x", "model": "Ben2"}, headers=headers).get_json()[

@@ -8,7 +8,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
-from tests.conftest import make_settings
+from tests.support import make_settings
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 

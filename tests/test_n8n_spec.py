@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-import integration.n8n_spec as n8n_spec
-from integration.n8n_spec import SPEC_PATH, build, render
+import integration.surfaces.n8n_spec as n8n_spec
 from integration.surfaces import SURFACES
+from integration.surfaces.n8n_spec import SPEC_PATH, build, render
 
 
 def test_committed_spec_matches_the_registry():

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 FUZZ_CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
@@ -42,6 +44,7 @@ def test_docs_page_uses_only_assets_podrelay_serves(client):
     assert client.get("/docs/assets/swagger-editor.js").status_code == 404
 
 
+@pytest.mark.fuzz
 def test_fuzzing_every_operation_finds_no_5xx_undocumented_status_or_schema_break(make_stack, tmp_path):
     stack = make_stack()
     # The stack's key has no rate limit: the fuzzer sends thousands of requests a minute.

@@ -9,6 +9,8 @@ import time
 import pytest
 import requests
 
+from tests.support import wait_until
+
 CHAT = {"messages": [{"role": "user", "content": "Summarize this"}]}
 SURFACE_REQUESTS = {
     "chat": ("/chat/completions", CHAT),
@@ -95,17 +97,10 @@ def test_job_runpod_forgot_ends_failed_as_expired(make_stack):
 def test_client_cancel_cancels_at_runpod_too(make_stack, emulator):
     stack = make_stack(callbacks=True)
     job_id = stack.enqueue("/chat/completions", {**CHAT, "emulate": {"delay": 30}})["id"]
-    deadline = time.time() + 10
-    while stack.job(job_id)["runpod"]["id"] is None and time.time() < deadline:
-        time.sleep(0.05)
-    runpod_id = stack.job(job_id)["runpod"]["id"]
-    assert runpod_id
+    runpod_id = wait_until(lambda: stack.job(job_id)["runpod"]["id"], message="the job was not submitted")
     answer = stack.http.post(f"{stack.base_url}/v1/jobs/{job_id}/cancel", timeout=5)
     assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
-    deadline = time.time() + 10
-    while emulator.jobs[runpod_id].status != "CANCELLED" and time.time() < deadline:
-        time.sleep(0.05)
-    assert emulator.jobs[runpod_id].status == "CANCELLED"
+    wait_until(lambda: emulator.jobs[runpod_id].status == "CANCELLED", message="not cancelled at RunPod")
     assert stack.job(job_id)["status"] == "cancelled"
 
 
@@ -123,9 +118,7 @@ def test_runpod_unavailable_for_a_while_keeps_the_job_queued_then_completes(make
     stack = make_stack(callbacks=True)
     requests.post(f"{emulator.base_url}/_emulator/faults", json={"run": [503] * 5}, timeout=5)
     job_id = stack.enqueue("/chat/completions", CHAT)["id"]
-    deadline = time.time() + 10
-    while len(emulator.faults["run"]) > 2 and time.time() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: len(emulator.faults["run"]) <= 2, message="the faults were not met")
     assert stack.job(job_id)["status"] == "queued"  # not dropped, not failed
     job = stack.wait_final([job_id], timeout=40)[job_id]
     assert job["status"] == "completed"
@@ -135,9 +128,7 @@ def test_sigkilled_worker_loses_no_job_once_a_worker_runs_again(make_stack, emul
     stack = make_stack(callbacks=True, workers=1)
     ids = [stack.enqueue("/chat/completions", {**CHAT, "emulate": {"delay": 0.5}})["id"] for _ in range(60)]
     # Kill the worker while jobs are in flight: some submitted, some still queued.
-    deadline = time.time() + 10
-    while time.time() < deadline and sum(stack.job(i)["status"] != "queued" for i in ids[:20]) < 5:
-        time.sleep(0.02)
+    wait_until(lambda: sum(stack.job(i)["status"] != "queued" for i in ids[:20]) >= 5, every=0.02)
     stack.kill_workers(signal.SIGKILL)
     unfinished = [i for i in ids if stack.job(i)["status"] not in ("completed",)]
     assert unfinished, "the kill came too late to test anything"
@@ -164,8 +155,6 @@ def test_readyz_is_ready_once_a_worker_runs(make_stack):
     stack = make_stack(workers=0)
     assert stack.http.get(f"{stack.base_url}/readyz", timeout=5).status_code == 503
     stack.start_worker()
-    deadline = time.time() + 15
-    while time.time() < deadline and stack.http.get(f"{stack.base_url}/readyz", timeout=5).status_code != 200:
-        time.sleep(0.2)
+    wait_until(lambda: stack.http.get(f"{stack.base_url}/readyz", timeout=5).status_code == 200, every=0.2)
     answer = stack.http.get(f"{stack.base_url}/readyz", timeout=5).json()
     assert answer["status"] == "ready" and answer["checks"]["workers"] == 1

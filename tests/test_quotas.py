@@ -8,15 +8,16 @@ import pytest
 import requests
 
 from bench.harness import free_port
-from integration.auth import create_key, lookup, set_limits
-from tests.conftest import make_settings, procfile_web, settings_env
+from integration.accounts.keys import create_key, lookup, set_limits
+from integration.resources import of
+from tests.support import make_settings, settings_env
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 100}
 
 
 def limited_key(app, **limits) -> dict:
-    key, secret = create_key(app.extensions["podrelay"].redis, "limited")
-    set_limits(app.extensions["podrelay"].redis, key.id, **limits)
+    key, secret = create_key(of(app).redis, "limited")
+    set_limits(of(app).redis, key.id, **limits)
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -53,27 +54,23 @@ def test_unlimited_key_has_no_rate_headers_and_is_never_refused(client, app):
     assert "x-ratelimit-limit-requests" not in answers[0].headers
 
 
-def test_rate_limit_holds_across_two_web_processes(redis_url, emulator, app, tmp_path):
+def test_rate_limit_holds_across_two_web_processes(redis_url, emulator, app, tmp_path, procfile_webs):
     env = settings_env(make_settings(redis_url, emulator.base_url))
     ports = [free_port(), free_port()]
-    servers = [procfile_web({**env, "WEB_CONCURRENCY": "1"}, port, tmp_path / f"web-{port}.log") for port in ports]
-    try:
-        auth = limited_key(app, rpm="30")
+    for port in ports:
+        procfile_webs({**env, "WEB_CONCURRENCY": "1"}, port, tmp_path / f"web-{port}.log")
+    auth = limited_key(app, rpm="30")
 
-        def call(i: int) -> requests.Response:
-            return requests.get(f"http://127.0.0.1:{ports[i % 2]}/v1/jobs", headers=auth, timeout=10)
+    def call(i: int) -> requests.Response:
+        return requests.get(f"http://127.0.0.1:{ports[i % 2]}/v1/jobs", headers=auth, timeout=10)
 
-        with ThreadPoolExecutor(16) as pool:
-            answers = list(pool.map(call, range(50)))
-        by_port = {port: [a.status_code for i, a in enumerate(answers) if ports[i % 2] == port] for port in ports}
-        assert sorted(a.status_code for a in answers) == [200] * 30 + [429] * 20
-        assert all(200 in codes for codes in by_port.values()), by_port  # both processes admitted some
-        remaining = sorted(int(a.headers["x-ratelimit-remaining-requests"]) for a in answers if a.status_code == 200)
-        assert remaining == list(range(30))  # every admitted request saw its own place in the shared window
-    finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=10)
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(call, range(50)))
+    by_port = {port: [a.status_code for i, a in enumerate(answers) if ports[i % 2] == port] for port in ports}
+    assert sorted(a.status_code for a in answers) == [200] * 30 + [429] * 20
+    assert all(200 in codes for codes in by_port.values()), by_port  # both processes admitted some
+    remaining = sorted(int(a.headers["x-ratelimit-remaining-requests"]) for a in answers if a.status_code == 200)
+    assert remaining == list(range(30))  # every admitted request saw its own place in the shared window
 
 
 def test_concurrency_limit_refuses_then_admits_when_a_job_ends(client, app):
@@ -147,7 +144,7 @@ def test_completed_jobs_are_charged_to_the_month_and_shown_by_keys_usage(make_st
 
 
 def test_keys_limits_cli_sets_shows_and_resets(app):
-    key, _ = create_key(app.extensions["podrelay"].redis, "cli")
+    key, _ = create_key(of(app).redis, "cli")
     runner = app.test_cli_runner()
     shown = runner.invoke(args=["keys", "limits", "cli", "--rpm", "120", "--concurrency", "unlimited", "--budget", "25"])
     assert shown.exit_code == 0, shown.output

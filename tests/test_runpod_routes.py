@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from integration.auth import create_key
+from integration.accounts.keys import create_key
 
 INPUT = {"messages": [{"role": "user", "content": "hi"}]}
 

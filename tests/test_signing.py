@@ -8,7 +8,7 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from integration.signing import new_secret, signature_header
+from integration.webhooks.signing import new_secret, signature_header
 
 
 def headers(secrets: list[str], body: bytes, msg_id: str = "msg_1", timestamp: int | None = None) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from integration import surfaces
-from integration.transforms import OutputError, ResultContext
+from integration.surfaces.outputs import OutputError, ResultContext
 
 CTX = ResultContext(job_id="j1", model="m", created=1773504000, request={})
 

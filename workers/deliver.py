@@ -27,17 +27,16 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import redis
 import requests
 from requests_hardened.ip_filter import InvalidIPAddress
 
-from integration import outbound
-from integration.deliveries import Delivery, delivery_id
-from integration.jobs import EVENTS
+from integration.jobs.events import Event, EventReader
 from integration.resources import Resources
-from integration.runpod import parse_retry_after
-from integration.signing import signature_header
-from integration.subscriptions import Subscription
+from integration.runpod.client import parse_retry_after
+from integration.webhooks import outbound
+from integration.webhooks.deliveries import Delivery, delivery_id
+from integration.webhooks.signing import signature_header
+from integration.webhooks.subscriptions import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ class Courier:
         self.http = outbound.session(self.settings.webhook_allow_private, pool_size=self.settings.webhook_concurrency)
         self.capacity = self.settings.webhook_concurrency
         self.pool = ThreadPoolExecutor(self.capacity, thread_name_prefix="deliver")
-        self.consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.events = EventReader(resources.redis, GROUP, f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
         self._lock = threading.Lock()
         self._in_flight = 0
         self._by_target: Counter = Counter()
@@ -76,7 +75,8 @@ class Courier:
     # -- the loop ---------------------------------------------------------------------
 
     def run(self) -> None:
-        self._ensure_group()
+        """Loop until stopped: send what is due, then fan out new events (errors logged, loop goes on)."""
+        self.events.ensure_group()
         while not self.stop.is_set():
             try:
                 sent = self.send_due()
@@ -85,13 +85,6 @@ class Courier:
                 log.exception("courier round failed; retrying")
                 self.stop.wait(1.0)
         self.pool.shutdown(wait=True)
-
-    def _ensure_group(self) -> None:
-        try:
-            self.res.redis.xgroup_create(EVENTS, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
 
     def _block_ms(self, sent: int) -> int | None:
         """How long to wait for new events: not at all while there is sending to do."""
@@ -110,57 +103,49 @@ class Courier:
     # -- dispatch: events -> deliveries ------------------------------------------------
 
     def dispatch(self, block_ms: int | None = None) -> int:
-        entries = []
+        """Turn new (and abandoned) events into deliveries; returns how many events were read."""
         now = time.time()
+        reclaim_idle_ms = None
         if now - self._last_reclaim > RECLAIM_EVERY:
             self._last_reclaim = now
-            idle_ms = int(self.settings.lease_seconds * 1000)
-            claimed = self.res.redis.xautoclaim(EVENTS, GROUP, self.consumer, idle_ms, "0-0", count=DISPATCH_BATCH)
-            entries += claimed[1]
-        for _, items in (
-            self.res.redis.xreadgroup(GROUP, self.consumer, {EVENTS: ">"}, count=DISPATCH_BATCH, block=block_ms) or []
-        ):
-            entries += items
+            reclaim_idle_ms = int(self.settings.lease_seconds * 1000)
+        entries = self.events.read(DISPATCH_BATCH, block_ms, reclaim_idle_ms)
         if not entries:
             return 0
         subscriptions: dict[str, list[Subscription]] = {}
         deliveries: list[Delivery] = []
-        for _, fields in entries:
-            if fields:  # a claimed entry may have been deleted meanwhile
-                deliveries += self._fan_out({k.decode(): v.decode() for k, v in fields.items()}, subscriptions)
+        for _, event in entries:
+            if event is not None:  # a claimed entry may have been deleted meanwhile
+                deliveries += self._fan_out(event, subscriptions)
         self.res.deliveries.create_many(deliveries)
-        ids = [entry_id for entry_id, _ in entries]
-        pipe = self.res.redis.pipeline()
-        pipe.xack(EVENTS, GROUP, *ids)
-        pipe.xdel(EVENTS, *ids)
-        pipe.execute()
+        self.events.done([entry_id for entry_id, _ in entries])
         return len(entries)
 
-    def _fan_out(self, event: dict, cache: dict[str, list[Subscription]]) -> list[Delivery]:
+    def _fan_out(self, event: Event, cache: dict[str, list[Subscription]]) -> list[Delivery]:
         targets: list[tuple[str, str]] = []
-        if event.get("only"):
-            sub = self.res.subscriptions.get(event["only"])
+        if event.only:
+            sub = self.res.subscriptions.get(event.only)
             if sub:
                 targets.append((sub.id, sub.url))
         else:
-            if event.get("webhook_url"):
-                targets.append(("", event["webhook_url"]))
-            if event["key_id"] not in cache:
-                cache[event["key_id"]] = self.res.subscriptions.for_key(event["key_id"])
-            targets += [(s.id, s.url) for s in cache[event["key_id"]] if s.wants(event["type"], event.get("surface", ""))]
+            if event.webhook_url:
+                targets.append(("", event.webhook_url))
+            if event.key_id not in cache:
+                cache[event.key_id] = self.res.subscriptions.for_key(event.key_id)
+            targets += [(s.id, s.url) for s in cache[event.key_id] if s.wants(event.type, event.surface)]
         now = time.time()
         return [
             Delivery(
-                id=delivery_id(event["id"], sub_id or url),
-                event_id=event["id"],
-                event_type=event["type"],
-                key_id=event["key_id"],
+                id=delivery_id(event.id, sub_id or url),
+                event_id=event.id,
+                event_type=event.type,
+                key_id=event.key_id,
                 url=url,
-                body=event["body"],
+                body=event.body,
                 subscription_id=sub_id,
                 created=now,
-                job_id=event.get("job_id", ""),
-                request_id=event.get("request_id", ""),
+                job_id=event.job_id,
+                request_id=event.request_id,
             )
             for sub_id, url in targets
         ]
@@ -168,6 +153,7 @@ class Courier:
     # -- send --------------------------------------------------------------------------
 
     def send_due(self) -> int:
+        """Lease due deliveries and start sending them, within the per-endpoint bound; how many were leased."""
         with self._lock:
             free = self.capacity - self._in_flight
         now = time.time()

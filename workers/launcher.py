@@ -16,7 +16,7 @@ from honcho.manager import Manager
 
 from integration import surfaces
 from integration.config import Settings
-from integration.redis_connection import embedded_url, ensure_embedded, is_running, stop_embedded
+from integration.redis.connection import embedded_url, ensure_embedded, is_running, stop_embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_EMULATOR_PORT = 8010

@@ -13,8 +13,9 @@ import time
 import redis
 from rq import Queue, SimpleWorker
 
-from integration.redis_connection import connect
-from integration.resources import QUEUE_NAME, Resources
+from integration.jobs.tasks import QUEUE_NAME
+from integration.redis.connection import connect
+from integration.resources import Resources
 from workers import context
 from workers.deliver import Courier
 from workers.track import Tracker
@@ -28,6 +29,7 @@ class Worker(SimpleWorker):
     stopping = False
 
     def request_stop(self, signum, frame):
+        """RQ's warm stop, remembered (a Redis error after it ends the worker instead of a retry)."""
         self.stopping = True
         super().request_stop(signum, frame)
 

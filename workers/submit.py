@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import time
 
-from integration.jobs import Job, JobStatus
+from integration.jobs.record import Job, JobStatus
+from integration.jobs.tasks import enqueue_cancel
 from integration.resources import Resources
-from integration.runpod import RunPodAuthError, RunPodClient, RunPodError, RunPodNotFound, RunPodUnavailable
-from integration.tasks import enqueue_cancel
+from integration.runpod.client import RunPodAuthError, RunPodClient, RunPodError, RunPodNotFound, RunPodUnavailable
 from workers import context
 from workers.schedule import first_poll_delay, retry_delay
 

@@ -16,44 +16,20 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from integration.jobs import WAKE, Job, JobStatus
-from integration.outcomes import apply_status, expire
+from integration.jobs.outcomes import apply_status, expire
+from integration.jobs.record import Job, JobStatus
 from integration.readiness import HEARTBEAT_EVERY, beat, worker_name
 from integration.resources import Resources
-from integration.runpod import RunPodClient, RunPodNotFound, RunPodUnavailable
-from integration.transforms import OutputError, ResultContext, chat_chunk_text, chat_result
+from integration.runpod.budget import CallBudget
+from integration.runpod.client import RunPodNotFound, RunPodUnavailable
+from integration.surfaces.chat import chat_chunk_text, chat_result
+from integration.surfaces.outputs import OutputError, ResultContext
 from workers.schedule import STREAM_INTERVAL, next_poll_delay, retry_delay
 from workers.submit import submit
 
 log = logging.getLogger(__name__)
 
 BATCH = 500  # jobs leased per round
-_BUDGET = "pr:budget:{}:{}:{}"  # operation, endpoint, second
-
-
-class CallBudget:
-    """Counts calls of one RunPod operation per endpoint, across processes, a tenth of the
-    10-second budget per second: any 10 consecutive seconds (which touch at most 11 of
-    these windows) then see at most 1.1 x the budget, under RunPod's limit however its
-    window is aligned. (A budget per aligned 10-second window allowed twice the budget
-    across a window boundary: measured 2,033 /status in 10 s against 2,000.)"""
-
-    def __init__(self, conn, operation: str, per_window: int):
-        self.conn = conn
-        self.operation = operation
-        self.per_second = max(1, per_window // 10)
-
-    def take(self, endpoint_id: str, wanted: int, now: float) -> int:
-        """How many of `wanted` calls may go now (the rest wait for a later second)."""
-        key = _BUDGET.format(self.operation, endpoint_id, int(now))
-        pipe = self.conn.pipeline(transaction=False)
-        pipe.incrby(key, wanted)
-        pipe.expire(key, 10)
-        used = pipe.execute()[0]
-        granted = max(0, min(wanted, self.per_second - (used - wanted)))
-        if granted < wanted:
-            self.conn.decrby(key, wanted - granted)
-        return granted
 
 
 class Tracker:
@@ -63,14 +39,8 @@ class Tracker:
         self.res = resources
         self.settings = resources.settings
         self.stop = stop or threading.Event()
-        self.runpod = RunPodClient(
-            self.settings.runpod_api_key,
-            self.settings.runpod_api_base,
-            timeout=self.settings.runpod_timeout,
-            retries=0,  # a failed poll is rescheduled, never slept on
-            pool_size=self.settings.tracker_concurrency,
-            on_call=resources.count_runpod_call,
-        )
+        # No retries: a failed poll or submit is rescheduled, never slept on.
+        self.runpod = resources.runpod_client(retries=0, pool_size=self.settings.tracker_concurrency)
         self.budgets = {
             "status": CallBudget(resources.redis, "status", self.settings.status_budget_per_10s),
             "run": CallBudget(resources.redis, "run", self.settings.run_budget_per_10s),
@@ -95,7 +65,7 @@ class Tracker:
     def _idle(self) -> None:
         due = self.res.jobs.pending.next_due()
         timeout = 1.0 if due is None else min(1.0, max(0.01, due - time.time()))
-        self.res.redis.blpop([WAKE], timeout=timeout)
+        self.res.jobs.wait_for_due(timeout)
 
     def tick(self) -> int:
         """One round: lease due jobs and move each; returns how many were leased."""

@@ -1,8 +1,8 @@
-"""The HTTP blueprints, and the request plumbing they share (request ids, JSON bodies)."""
+"""The HTTP layer: blueprints that parse, call a domain, and answer; request ids; one place
+that renders errors (`errors.py`). Nothing else in podrelay imports Flask."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -11,28 +11,15 @@ import time
 from flask import Flask, g, request
 
 from integration import logs
-from integration.errors import ApiError
+from integration.resources import of
 
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-def json_body() -> dict:
-    """The request's JSON object, or a 415/400 in the error envelope."""
-    if not request.is_json:
-        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
-    raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "Request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "Request body must be a JSON object")
-    return body
-
-
 def init_app(app: Flask) -> None:
-    """Give every request an id (the client's `X-Request-Id` when sane) and mount the routes."""
+    """Render errors in the envelope, give every request an id (the client's `X-Request-Id`
+    when sane), count it, and mount the routes."""
     from integration.api import (
         account,
         admission,
@@ -40,6 +27,7 @@ def init_app(app: Flask) -> None:
         docs,
         downloads,
         enqueue,
+        errors,
         events,
         health,
         jobs,
@@ -66,13 +54,14 @@ def init_app(app: Flask) -> None:
         # The path and query are the client's: the log formatter escapes and masks them.
         if log.isEnabledFor(logging.INFO):  # the enqueue route's hot path: no path work when not logged
             log.info("%s %s -> %d", request.method, request.full_path.rstrip("?"), response.status_code)
-        metrics = app.extensions["podrelay"].metrics
+        metrics = of(app).metrics
         route = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.inc("podrelay_http_requests_total", route=route, method=request.method, status=str(response.status_code))
         if "started" in g:
             metrics.observe("podrelay_http_request_duration_seconds", time.perf_counter() - g.started, route=route)
         return response
 
+    errors.init_app(app)
     admission.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)

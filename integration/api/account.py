@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, g, jsonify
 
-from integration import quotas
+from integration.accounts import limits
 from integration.api.admission import admit
+from integration.api.context import resources
 
 bp = Blueprint("account", __name__)
 bp.before_request(admit)
@@ -14,5 +15,5 @@ bp.before_request(admit)
 @bp.get("/usage")
 def usage():
     """The key's effective limits and its usage in the current month (UTC)."""
-    used = quotas.usage(current_app.extensions["podrelay"].redis, g.key_id)
+    used = limits.usage(resources().redis, g.key_id)
     return jsonify({"object": "usage", "key_id": g.key_id, "limits": g.limits.to_dict(), "usage": used.to_dict()})

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import re
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 
-from integration.auth import require_api_key
+from integration.accounts.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADERS, fingerprint
+from integration.accounts.keys import lookup
+from integration.api.context import resources
 from integration.errors import ApiError, validation_error
-from integration.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADERS, fingerprint
-from integration.waiting import preferred_wait
+from integration.jobs.waiting import preferred_wait
 
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
 
@@ -26,11 +27,25 @@ def admit() -> Response | None:
     return None
 
 
+def require_api_key() -> None:
+    """Set `g.key_id` and `g.limits` from the Bearer token, or raise 401 `invalid_api_key`."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "invalid_api_key", "Missing API key: send Authorization: Bearer <api-key>")
+    res = resources()
+    found = lookup(res.redis, token.strip(), res.settings)
+    if found is None:
+        raise ApiError(401, "invalid_api_key", "Invalid API key provided")
+    g.key_id = found.key_id
+    g.limits = found.limits
+
+
 def _count_request() -> None:
     limit = g.limits.requests_per_minute
     if limit is None:
         return
-    g.rate = current_app.extensions["podrelay"].rate_limiter.hit(g.key_id, limit)
+    g.rate = resources().rate_limiter.hit(g.key_id, limit)
     if not g.rate.admitted:
         message = f"Rate limit exceeded: {limit} requests per minute"
         raise ApiError(429, "rate_limit_exceeded", message, details=g.rate.details())
@@ -44,7 +59,7 @@ def _claim_idempotency_key() -> Response | None:
         raise validation_error(
             f"Invalid 'Idempotency-Key' header: 1 to {MAX_KEY_LENGTH} printable ASCII characters, no spaces.", "Idempotency-Key"
         )
-    store = current_app.extensions["podrelay"].idempotency
+    store = resources().idempotency
     record = store.record(g.key_id, key)
     request_fingerprint = fingerprint(request.method, request.path, request.query_string, request.get_data(cache=True))
     state, stored = store.begin(record, request_fingerprint, _longest_hold())
@@ -65,7 +80,7 @@ def _claim_idempotency_key() -> Response | None:
 def _longest_hold() -> int:
     """How long this request may be held before it is answered, plus a margin: its claim's life,
     so a retry is not refused for long when the process answering it died."""
-    settings = current_app.extensions["podrelay"].settings
+    settings = resources().settings
     if request.path.startswith("/openai/"):
         held = settings.openai_wait_max
     elif request.path.startswith("/v1/runpod/"):
@@ -87,5 +102,5 @@ def init_app(app: Flask) -> None:
         if record is not None:
             body = None if response.is_streamed else response.get_data()
             headers = {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
-            current_app.extensions["podrelay"].idempotency.finish(record, response.status_code, headers, body)
+            resources().idempotency.finish(record, response.status_code, headers, body)
         return response

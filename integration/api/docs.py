@@ -12,8 +12,8 @@ from pathlib import Path
 import swagger_ui
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 
+from integration.api.openapi import document
 from integration.errors import not_found
-from integration.openapi import document
 
 VERSION = "0.2.0"
 ASSETS = Path(swagger_ui.__file__).parent / "static"
@@ -40,6 +40,7 @@ _PAGE = """<!doctype html>
 
 @bp.get("/openapi.json")
 def openapi_json():
+    """`GET /openapi.json`, built once per process."""
     cached = current_app.extensions.get("podrelay_openapi")
     if cached is None:
         cached = current_app.extensions["podrelay_openapi"] = document(current_app, VERSION)
@@ -48,11 +49,13 @@ def openapi_json():
 
 @bp.get("/docs")
 def docs_page():
+    """`GET /docs`: Swagger UI."""
     return Response(_PAGE, mimetype="text/html")
 
 
 @bp.get("/docs/assets/<name>")
 def docs_asset(name: str):
+    """Swagger UI's own files."""
     if name not in SERVED:
         raise not_found("Asset")
     response = send_from_directory(ASSETS, name, max_age=86400)

@@ -6,13 +6,13 @@ redirect to it; an inline one is served with its content type.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, redirect, request
+from flask import Blueprint, Response, g, redirect, request
 
-from integration import downloads
 from integration.api.admission import admit
-from integration.api.jobs import own_job
+from integration.api.context import resources
 from integration.errors import ApiError, not_found, validation_error
-from integration.jobs import Job
+from integration.files import downloads
+from integration.jobs.record import Job
 
 bp = Blueprint("downloads", __name__)  # no key: the signed link is the credential
 keyed = Blueprint("job_downloads", __name__)
@@ -20,6 +20,7 @@ keyed.before_request(admit)
 
 
 def serve(job: Job | None, index: int):
+    """Item `index` of the job's file result: a redirect to a worker's URL, or the bytes."""
     if job is None:
         raise not_found("Download")
     files = downloads.items(job.result)
@@ -43,18 +44,20 @@ def serve(job: Job | None, index: int):
 
 @keyed.get("/jobs/<job_id>/download")
 def download_job_file(job_id: str):
+    """`GET /v1/jobs/{id}/download?index=N`: a file of the caller's job."""
     try:
         index = int(request.args.get("index", "0"))
     except ValueError:
         raise validation_error("Invalid value for 'index': must be an integer.", "index") from None
-    return serve(own_job(job_id), index)
+    return serve(resources().jobs.owned(job_id, g.key_id), index)
 
 
 @bp.get(downloads.ROUTE + "<token>")
 def download_by_link(token: str):
-    resources = current_app.extensions["podrelay"]
-    target = resources.links.target(token)
+    """`GET /downloads/{token}`: a file by signed link, no key needed."""
+    res = resources()
+    target = res.links.target(token)
     if target is None:
         raise ApiError(403, "invalid_download_link", "This download link is invalid or has expired")
     job_id, index = target
-    return serve(resources.jobs.get(job_id), index)
+    return serve(res.jobs.get(job_id), index)

@@ -8,19 +8,15 @@ job) or N seconds pass (the usual 202); waiting holds no worker and polls nothin
 
 from __future__ import annotations
 
-import time
-import uuid
+from flask import Blueprint, g, jsonify, request
 
-from flask import Blueprint, current_app, g, jsonify, request
-
-from integration import schemas, surfaces
-from integration.api import json_body
+from integration import surfaces
 from integration.api.admission import admit
-from integration.errors import ApiError
-from integration.jobs import Job, JobStatus
-from integration.outbound import check_target
-from integration.quotas import LimitReached
-from integration.waiting import preferred_wait
+from integration.api.context import caller, json_body, resources
+from integration.jobs.accept import accept
+from integration.jobs.record import Job
+from integration.jobs.waiting import preferred_wait
+from integration.surfaces.fields import load
 
 bp = Blueprint("enqueue", __name__)
 bp.before_request(admit)
@@ -40,64 +36,11 @@ def enqueue_answer(job: Job, surface: surfaces.Surface) -> dict:
     }
 
 
-def accept(surface: surfaces.Surface, request_data: dict, job_input: dict | None = None) -> Job:
-    """Store a job for a validated request (the route's work, shared by every mode)."""
-    resources = current_app.extensions["podrelay"]
-    model, endpoint_id = surface.resolve(request_data, resources.settings)
-    if "webhook_url" in request_data:
-        check_target(request_data["webhook_url"], resources.settings.webhook_allow_private, "webhook_url")
-    job = Job(
-        id=str(uuid.uuid4()),
-        key_id=g.key_id,
-        surface=surface.name,
-        model=model,
-        endpoint_id=endpoint_id,
-        status=JobStatus.QUEUED,
-        created=time.time(),
-        input=job_input if job_input is not None else surface.to_input(request_data, model),
-        webhook_url=request_data.get("webhook_url"),
-        policy=request_data.get("policy"),
-        request_id=g.request_id,
-        cost=resources.prices.estimate(surface, model, request_data)["estimated_cost"],
-    )
-    store_within_limits(job)
-    return job
-
-
-def store_within_limits(job: Job, due: float = 0) -> None:
-    """Store a job if the caller's concurrency limit and budget allow it; else 429 or 402."""
-    try:
-        current_app.extensions["podrelay"].jobs.create(job, due=due, limits=g.limits)
-    except LimitReached as refused:
-        raise refusal(refused) from None
-
-
-def refusal(refused: LimitReached) -> ApiError:
-    """The answer to a job the key's limits do not admit (seed 003's bodies)."""
-    if refused.code == "budget_exceeded":
-        return ApiError(402, "budget_exceeded", "Budget limit exceeded for monthly period", details=refused.details)
-    limit = refused.details["limit"]
-    message = f"Concurrency limit exceeded: {limit} jobs in flight; retry when one has ended"
-    return ApiError(429, "concurrency_limit_exceeded", message, details=refused.details, headers={"Retry-After": "5"})
-
-
-def wait_for_end(job_id: str, seconds: float) -> Job | None:
-    """The job once final, if that happens within `seconds`; else None."""
-    resources = current_app.extensions["podrelay"]
-    current: list[Job | None] = [None]
-
-    def finished() -> bool:
-        current[0] = resources.jobs.get(job_id)
-        return current[0] is None or current[0].status.final
-
-    return current[0] if resources.waiter.wait(job_id, seconds, finished) else None
-
-
 def _enqueue(surface: surfaces.Surface):
-    settings = current_app.extensions["podrelay"].settings
-    job = accept(surface, schemas.load(surface.schema, json_body()))
-    wait = preferred_wait(request.headers.get("Prefer"), settings.prefer_wait_max)
-    finished = wait_for_end(job.id, wait) if wait else None
+    res = resources()
+    job = accept(res, caller(), g.request_id, surface, load(surface.schema, json_body()))
+    wait = preferred_wait(request.headers.get("Prefer"), res.settings.prefer_wait_max)
+    finished = res.waiter.wait_for_end(res.jobs, job.id, wait) if wait else None
     if finished is not None:
         response = jsonify(finished.to_api())
     else:
@@ -111,15 +54,15 @@ def _enqueue(surface: surfaces.Surface):
 
 def _price(surface: surfaces.Surface):
     """`POST /v1/<route>/price`: the same body as the route, answered with its estimated cost."""
-    request_data = schemas.load(surface.schema, json_body())
+    request_data = load(surface.schema, json_body())
     model = surface.model_for(request_data)
-    return jsonify(current_app.extensions["podrelay"].prices.estimate(surface, model, request_data))
+    return jsonify(resources().prices.estimate(surface, model, request_data))
 
 
 @bp.get("/models")
 def models():
     """Every model, with its surface, route, price and whether an endpoint is configured."""
-    resources = current_app.extensions["podrelay"]
+    res = resources()
     data, by_surface = [], {}
     for surface in surfaces.SURFACES.values():
         entries = []
@@ -131,8 +74,8 @@ def models():
                     "surface": surface.name,
                     "route": f"/v1{surface.route}",
                     "default": model == surface.default_model,
-                    "endpoint_configured": bool(resources.settings.endpoint_for(surface.name, model)),
-                    "price": {"unit": surface.unit, "unit_price": resources.prices.unit_price(surface, model), "currency": "USD"},
+                    "endpoint_configured": bool(res.settings.endpoint_for(surface.name, model)),
+                    "price": {"unit": surface.unit, "unit_price": res.prices.unit_price(surface, model), "currency": "USD"},
                 }
             )
         data += entries

@@ -1,7 +1,7 @@
 """A job's events, streamed: `GET /v1/jobs/{id}/events` (Server-Sent Events, reconnect
 with `Last-Event-ID`) and the same events over a WebSocket at `/v1/jobs/{id}/ws`.
 
-Each holds one web thread while open. The WebSocket takes the API key in the
+Each holds one connection slot of the web process (a greenlet) while open. The WebSocket takes the API key in the
 `Authorization` header of the upgrade request, as server-side clients send it.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, g, request
 from flask_sock import Sock
 
 from integration.api.admission import admit
-from integration.api.jobs import own_job
-from integration.streaming import job_events, valid_event_id
+from integration.api.context import resources
+from integration.jobs.streaming import job_events, valid_event_id
 
 bp = Blueprint("events", __name__)
 bp.before_request(admit)
@@ -23,8 +23,9 @@ sock = Sock()
 
 @bp.get("/jobs/<job_id>/events")
 def job_event_stream(job_id: str):
-    job = own_job(job_id)
-    store = current_app.extensions["podrelay"].jobs
+    """`GET /v1/jobs/{id}/events`: Server-Sent Events until the job ends."""
+    store = resources().jobs
+    job = store.owned(job_id, g.key_id)
     after = valid_event_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id"))
 
     def stream():
@@ -45,8 +46,9 @@ def job_event_stream(job_id: str):
 
 @sock.route("/jobs/<job_id>/ws", bp=bp)
 def job_event_socket(ws, job_id: str):
-    job = own_job(job_id)
-    store = current_app.extensions["podrelay"].jobs
+    """`/v1/jobs/{id}/ws`: the same events over a WebSocket."""
+    store = resources().jobs
+    job = store.owned(job_id, g.key_id)
     after = valid_event_id(request.args.get("last_event_id"))
     for event in job_events(store, job, after):
         if event.name != "keepalive":

@@ -7,9 +7,10 @@ from __future__ import annotations
 import hmac
 
 import redis
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from integration.api.context import resources
 from integration.errors import ApiError
 from integration.metrics import registry as shared_registry
 from integration.readiness import gauges, readiness
@@ -19,14 +20,16 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz():
+    """Liveness: the process serves."""
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
 def readyz():
-    resources = current_app.extensions["podrelay"]
+    """Readiness: 200 when jobs can be taken and finished, else 503 with the reasons."""
+    res = resources()
     try:
-        ready, checks = readiness(resources.redis, resources.settings.ready_max_overdue)
+        ready, checks = readiness(res.redis, res.settings.ready_max_overdue)
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
         ready, checks = False, {"redis": f"unreachable: {type(error).__name__}", "problems": ["Redis does not answer"]}
     response = jsonify({"status": "ready" if ready else "not_ready", "checks": checks})
@@ -37,10 +40,10 @@ def readyz():
 @bp.get("/metrics")
 def metrics():
     """Prometheus text format: the counters every process shares in Redis, and live gauges."""
-    resources = current_app.extensions["podrelay"]
-    token = resources.settings.metrics_token
+    res = resources()
+    token = res.settings.metrics_token
     if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
         raise ApiError(401, "invalid_api_key", "/metrics needs Authorization: Bearer <METRICS_TOKEN>")
-    resources.metrics.flush()  # this process's last second too
-    registry = shared_registry(resources.redis, lambda: gauges(resources.redis))
+    res.metrics.flush()  # this process's last second too
+    registry = shared_registry(res.redis, lambda: gauges(res.redis))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

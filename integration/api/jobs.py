@@ -5,33 +5,28 @@ A job of another API key is answered exactly like a job that does not exist (404
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from integration import surfaces
 from integration.api.admission import admit
-from integration.errors import ApiError, not_found, validation_error
-from integration.jobs import UNFINISHED, Job, JobStatus
-from integration.tasks import enqueue_cancel
+from integration.api.context import resources
+from integration.errors import ApiError, validation_error
+from integration.jobs.record import UNFINISHED, JobStatus
+from integration.jobs.tasks import enqueue_cancel
 
 bp = Blueprint("jobs", __name__)
 bp.before_request(admit)
 
 
-def own_job(job_id: str) -> Job:
-    """The caller's job, or 404 (also for another key's job)."""
-    job = current_app.extensions["podrelay"].jobs.get(job_id) if len(job_id) <= 64 else None
-    if job is None or job.key_id != g.key_id:
-        raise not_found("Job")
-    return job
-
-
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
-    return jsonify(own_job(job_id).to_api())
+    """`GET /v1/jobs/{id}`: the caller's job."""
+    return jsonify(resources().jobs.owned(job_id, g.key_id).to_api())
 
 
 @bp.get("/jobs")
 def list_jobs():
+    """`GET /v1/jobs`: the caller's jobs, newest first, filtered and paged by cursor."""
     args = request.args
     try:
         limit = int(args.get("limit", "20"))
@@ -46,7 +41,7 @@ def list_jobs():
     if surface and surface not in surfaces.SURFACES:
         raise validation_error(f"Invalid value for 'surface': must be one of {', '.join(surfaces.SURFACES)}.", "surface")
     cursor = args.get("cursor") or None
-    jobs, next_cursor = current_app.extensions["podrelay"].jobs.list_for_key(g.key_id, limit, cursor, status, surface)
+    jobs, next_cursor = resources().jobs.list_for_key(g.key_id, limit, cursor, status, surface)
     return jsonify(
         {"object": "list", "data": [j.to_api() for j in jobs], "has_more": next_cursor is not None, "next_cursor": next_cursor}
     )
@@ -54,9 +49,10 @@ def list_jobs():
 
 @bp.post("/jobs/<job_id>/cancel")
 def cancel_job(job_id: str):
-    resources = current_app.extensions["podrelay"]
-    job = own_job(job_id)
-    outcome = resources.jobs.transition(
+    """`POST /v1/jobs/{id}/cancel`: cancelled here at once, at RunPod by a worker."""
+    res = resources()
+    job = res.jobs.owned(job_id, g.key_id)
+    outcome = res.jobs.transition(
         job,
         JobStatus.CANCELLED,
         UNFINISHED,
@@ -67,5 +63,5 @@ def cancel_job(job_id: str):
     if outcome.previous != JobStatus.QUEUED:
         # Already at RunPod: a worker cancels it there. A queued job is stopped by the
         # submit task, which sees the cancellation before (or right after) submitting.
-        enqueue_cancel(resources.queue, job.id)
-    return jsonify(resources.jobs.get(job.id).to_api())
+        enqueue_cancel(res.queue, job.id)
+    return jsonify(res.jobs.get(job.id).to_api())

@@ -13,16 +13,17 @@ from __future__ import annotations
 import json
 import time
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from marshmallow import Schema, fields, validate
+from flask import Blueprint, Response, g, jsonify, request
 
-from integration import schemas, surfaces, transforms
-from integration.api import json_body
+from integration import surfaces
 from integration.api.admission import admit
-from integration.api.enqueue import accept, wait_for_end
+from integration.api.context import caller, json_body, resources
 from integration.errors import ApiError
-from integration.jobs import Job, JobStatus
-from integration.streaming import job_events
+from integration.jobs.accept import accept
+from integration.jobs.record import Job, JobStatus
+from integration.jobs.streaming import job_events
+from integration.surfaces.audio import TranscriptionFormSchema, transcription_file_input
+from integration.surfaces.fields import load
 
 bp = Blueprint("openai", __name__)
 bp.before_request(admit)
@@ -30,23 +31,13 @@ bp.before_request(admit)
 UPLOAD_MAX_BYTES = 25 * 1024 * 1024  # OpenAI's own limit for audio files
 
 
-class TranscriptionFormSchema(Schema):
-    """OpenAI's multipart fields (the file itself is checked apart)."""
-
-    model = fields.String(validate=validate.Length(min=1, max=200))
-    language = fields.String(validate=validate.Length(min=2, max=35))
-    prompt = fields.String(validate=validate.Length(min=1, max=100_000))
-    response_format = fields.String(validate=validate.OneOf(["json", "text", "srt", "verbose_json", "vtt"]))
-    temperature = fields.Float(validate=validate.Range(min=0, max=1))
-
-
 _form_schema = TranscriptionFormSchema()
 
 
 def _finished(job: Job) -> Job:
     """Wait for the job; raise OpenAI-style errors when it failed or is still running."""
-    cap = current_app.extensions["podrelay"].settings.openai_wait_max
-    done = wait_for_end(job.id, cap)
+    res = resources()
+    done = res.waiter.wait_for_end(res.jobs, job.id, res.settings.openai_wait_max)
     no_retry = {"x-should-retry": "false"}
     if done is None:
         raise ApiError(504, "timeout", f"Job {job.id} is still running; follow it at /v1/jobs/{job.id}", headers=no_retry)
@@ -56,22 +47,27 @@ def _finished(job: Job) -> Job:
     return done
 
 
+def _accept(surface_name: str, request_data: dict, job_input: dict | None = None) -> Job:
+    return accept(resources(), caller(), g.request_id, surfaces.get(surface_name), request_data, job_input)
+
+
 def _run(surface_name: str, request_data: dict, job_input: dict | None = None) -> Job:
-    return _finished(accept(surfaces.get(surface_name), request_data, job_input))
+    return _finished(_accept(surface_name, request_data, job_input))
 
 
 @bp.post("/chat/completions")
 def chat_completions():
-    data = schemas.load(surfaces.get("chat").schema, json_body())
+    """`POST /openai/v1/chat/completions`: held until done, or streamed as chunks."""
+    data = load(surfaces.get("chat").schema, json_body())
     if data.get("stream"):
-        return _stream_chat(accept(surfaces.get("chat"), data))
+        return _stream_chat(_accept("chat", data))
     return jsonify(_run("chat", data).result)
 
 
 def _stream_chat(job: Job) -> Response:
     """Server-Sent Events of `chat.completion.chunk`, relayed from RunPod's /stream, then `[DONE]`."""
-    resources = current_app.extensions["podrelay"]
-    deadline = time.monotonic() + resources.settings.openai_wait_max
+    res = resources()
+    deadline = time.monotonic() + res.settings.openai_wait_max
     base = {"id": f"chatcmpl-{job.id}", "object": "chat.completion.chunk", "created": int(job.created), "model": job.model}
 
     def event(body: dict) -> str:
@@ -83,7 +79,7 @@ def _stream_chat(job: Job) -> Response:
     def events():
         yield chunk({"role": "assistant", "content": ""})
         final = None
-        for item in job_events(resources.jobs, job, deadline=deadline):
+        for item in job_events(res.jobs, job, deadline=deadline):
             if item.name == "chunk":
                 yield chunk({"content": item.data["text"]})
             elif item.name == "keepalive":
@@ -115,22 +111,25 @@ def _stream_chat(job: Job) -> Response:
 
 @bp.post("/embeddings")
 def embeddings():
-    return jsonify(_run("embeddings", schemas.load(surfaces.get("embeddings").schema, json_body())).result)
+    """`POST /openai/v1/embeddings`."""
+    return jsonify(_run("embeddings", load(surfaces.get("embeddings").schema, json_body())).result)
 
 
 @bp.post("/images/generations")
 def image_generations():
-    data = schemas.load(surfaces.get("images").schema, json_body())
+    """`POST /openai/v1/images/generations`: `b64_json`, or signed links with `response_format: url`."""
+    data = load(surfaces.get("images").schema, json_body())
     job = _run("images", data)
     if data.get("response_format") != "url":
         return jsonify(job.result)
-    links = current_app.extensions["podrelay"].links
+    links = resources().links
     items = [{"url": links.url(job.id, n)} if "b64_json" in item else item for n, item in enumerate(job.result["data"])]
     return jsonify({**job.result, "data": items})
 
 
 @bp.post("/audio/transcriptions")
 def audio_transcriptions():
+    """`POST /openai/v1/audio/transcriptions`: a multipart upload, in OpenAI's response formats."""
     request.max_content_length = UPLOAD_MAX_BYTES
     upload = request.files.get("file")
     if upload is None:
@@ -138,10 +137,9 @@ def audio_transcriptions():
     audio = upload.read()
     if not audio:
         raise ApiError(400, "validation_error", "'file' is empty", param="file")
-    data = schemas.load(_form_schema, request.form.to_dict())
-    surface = surfaces.get("transcribe")
-    model, _ = surface.resolve(data, current_app.extensions["podrelay"].settings)
-    result = _run("transcribe", data, transforms.transcription_file_input(audio, data, model)).result
+    data = load(_form_schema, request.form.to_dict())
+    model, _ = surfaces.get("transcribe").resolve(data, resources().settings)
+    result = _run("transcribe", data, transcription_file_input(audio, data, model)).result
     response_format = data.get("response_format", "json")
     if response_format in ("text", "srt", "vtt"):
         return Response(result["text"], mimetype="text/plain")
@@ -154,6 +152,7 @@ def audio_transcriptions():
 
 @bp.get("/models")
 def models():
+    """`GET /openai/v1/models`: every model of every surface."""
     created = int(time.time())
     data = [
         {"id": model, "object": "model", "created": created, "owned_by": "podrelay", "surface": surface.name}

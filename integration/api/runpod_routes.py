@@ -7,57 +7,44 @@ Ids are RunPod's. `?endpoint_id=` overrides the routing of `run`, `runsync`,
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
-from marshmallow import Schema, fields, validate
+from flask import Blueprint, g, jsonify, request
 
-from integration import schemas
-from integration.api import json_body
 from integration.api.admission import admit
-from integration.api.enqueue import refusal
-from integration.auth import Caller
-from integration.direct import RunPodDirect
+from integration.api.context import caller, json_body, resources
 from integration.errors import validation_error
-from integration.outbound import check_target
-from integration.quotas import LimitReached
+from integration.runpod.direct import DirectRunSchema, RunPodDirect
+from integration.surfaces.fields import load
+from integration.webhooks.outbound import check_target
 
 bp = Blueprint("runpod", __name__)
 bp.before_request(admit)
-
-
-class DirectRunSchema(Schema):
-    input = fields.Dict(required=True)
-    model = fields.String(validate=validate.Length(min=1, max=200))
-    webhook_url = schemas.WebhookUrl()
-    policy = fields.Nested(schemas.PolicySchema)
 
 
 _run_schema = DirectRunSchema()
 
 
 def _direct() -> RunPodDirect:
-    return RunPodDirect(current_app.extensions["podrelay"])
+    return RunPodDirect(resources())
 
 
 def _submit(surface_name: str, wait_ms: int | None):
     direct = _direct()
     surface, endpoint_id = direct.endpoint(surface_name, request.args.get("endpoint_id"))
-    body = schemas.load(_run_schema, json_body())
+    body = load(_run_schema, json_body())
     if "webhook_url" in body:
-        check_target(body["webhook_url"], current_app.extensions["podrelay"].settings.webhook_allow_private, "webhook_url")
-    try:
-        answer = direct.run(Caller(g.key_id, g.limits), surface, endpoint_id, body, g.request_id, wait_ms)
-    except LimitReached as refused:
-        raise refusal(refused) from None
-    return jsonify(answer)
+        check_target(body["webhook_url"], direct.res.settings.webhook_allow_private, "webhook_url")
+    return jsonify(direct.run(caller(), surface, endpoint_id, body, g.request_id, wait_ms))
 
 
 @bp.post("/runpod/<surface>/run")
 def run(surface: str):
+    """`POST /v1/runpod/{surface}/run`."""
     return _submit(surface, None)
 
 
 @bp.post("/runpod/<surface>/runsync")
 def runsync(surface: str):
+    """`POST /v1/runpod/{surface}/runsync?wait=ms`."""
     try:
         wait_ms = int(request.args.get("wait", "90000"))
     except ValueError:
@@ -84,11 +71,13 @@ for _operation, _method in (("status", "GET"), ("stream", "GET"), ("cancel", "PO
 
 @bp.post("/runpod/<surface>/purge-queue")
 def purge_queue(surface: str):
+    """`POST /v1/runpod/{surface}/purge-queue`."""
     direct = _direct()
     return jsonify(direct.purge_queue(direct.endpoint(surface, request.args.get("endpoint_id"))[1]))
 
 
 @bp.get("/runpod/<surface>/health")
 def health(surface: str):
+    """`GET /v1/runpod/{surface}/health`."""
     direct = _direct()
     return jsonify(direct.health(direct.endpoint(surface, request.args.get("endpoint_id"))[1]))

@@ -8,60 +8,36 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, g, jsonify, request
-from marshmallow import Schema, fields, validate
+from flask import Blueprint, g, jsonify, request
 
-from integration import schemas, surfaces
-from integration.api import json_body
 from integration.api.admission import admit
-from integration.deliveries import STATUSES, Delivery
-from integration.errors import not_found, validation_error
-from integration.jobs import EVENTS, event_body
-from integration.outbound import check_target
-from integration.subscriptions import EVENT_NAMES, TEST_EVENT, Subscription
+from integration.api.context import json_body, resources
+from integration.errors import validation_error
+from integration.surfaces.fields import load
+from integration.webhooks.deliveries import STATUSES
+from integration.webhooks.outbound import check_target
+from integration.webhooks.subscriptions import Subscription, SubscriptionSchema, SubscriptionUpdateSchema
 
 bp = Blueprint("webhooks", __name__)
 bp.before_request(admit)
-
-
-class SubscriptionSchema(Schema):
-    url = schemas.WebhookUrl(required=True)
-    events = fields.List(
-        fields.String(validate=validate.OneOf(EVENT_NAMES)), validate=validate.Length(min=1, max=len(EVENT_NAMES))
-    )
-    surfaces = fields.List(fields.String(validate=validate.OneOf(list(surfaces.SURFACES))), validate=validate.Length(max=50))
-    description = fields.String(validate=validate.Length(max=500))
-
-
-class SubscriptionUpdateSchema(SubscriptionSchema):
-    url = schemas.WebhookUrl()
-    enabled = fields.Boolean()
 
 
 _create_schema, _update_schema = SubscriptionSchema(), SubscriptionUpdateSchema()
 
 
 def _res():
-    return current_app.extensions["podrelay"]
+    return resources()
 
 
 def own_subscription(sub_id: str) -> Subscription:
-    sub = _res().subscriptions.get(sub_id)
-    if sub is None or sub.key_id != g.key_id:
-        raise not_found("Webhook endpoint")
-    return sub
-
-
-def own_delivery(delivery_id: str) -> Delivery:
-    delivery = _res().deliveries.get(delivery_id)
-    if delivery is None or delivery.key_id != g.key_id:
-        raise not_found("Delivery")
-    return delivery
+    """The caller's subscription, or 404."""
+    return _res().subscriptions.owned(sub_id, g.key_id)
 
 
 @bp.post("/webhooks")
 def create_subscription():
-    data = schemas.load(_create_schema, json_body())
+    """`POST /v1/webhooks`: 201 with the subscription and its secret."""
+    data = load(_create_schema, json_body())
     check_target(data["url"], _res().settings.webhook_allow_private, "url")
     sub = _res().subscriptions.create(
         g.key_id, data["url"], data.get("events"), data.get("surfaces"), data.get("description", "")
@@ -74,18 +50,21 @@ def create_subscription():
 
 @bp.get("/webhooks")
 def list_subscriptions():
+    """`GET /v1/webhooks`."""
     return jsonify({"object": "list", "data": [s.to_api() for s in _res().subscriptions.for_key(g.key_id)]})
 
 
 @bp.get("/webhooks/<sub_id>")
 def get_subscription(sub_id: str):
+    """`GET /v1/webhooks/{id}`."""
     return jsonify(own_subscription(sub_id).to_api())
 
 
 @bp.patch("/webhooks/<sub_id>")
 def update_subscription(sub_id: str):
+    """`PATCH /v1/webhooks/{id}`: change fields, enable or disable."""
     sub = own_subscription(sub_id)
-    data = schemas.load(_update_schema, json_body())
+    data = load(_update_schema, json_body())
     if "url" in data:
         check_target(data["url"], _res().settings.webhook_allow_private, "url")
     changes = {k: v for k, v in data.items() if k != "enabled"}
@@ -100,6 +79,7 @@ def update_subscription(sub_id: str):
 
 @bp.delete("/webhooks/<sub_id>")
 def delete_subscription(sub_id: str):
+    """`DELETE /v1/webhooks/{id}`."""
     sub = own_subscription(sub_id)
     _res().subscriptions.delete(sub)
     return jsonify({"id": sub.id, "object": "webhook_endpoint", "deleted": True})
@@ -107,20 +87,17 @@ def delete_subscription(sub_id: str):
 
 @bp.post("/webhooks/<sub_id>/rotate-secret")
 def rotate_secret(sub_id: str):
+    """`POST /v1/webhooks/{id}/rotate-secret`: a new secret; the old one signs for the rotation window."""
     sub = _res().subscriptions.rotate(own_subscription(sub_id))
     return jsonify({**sub.to_api(with_secret=True), "previous_secret_expires": int(sub.previous_expires)})
 
 
 @bp.post("/webhooks/<sub_id>/test")
 def send_test_event(sub_id: str):
+    """`POST /v1/webhooks/{id}/test`: a `webhook.test` event to this subscription."""
     sub = own_subscription(sub_id)
-    event_id = f"msg_test{time.time_ns():x}"
-    data = {"webhook_id": sub.id, "message": "A test event from podrelay"}
-    _res().redis.xadd(
-        EVENTS,
-        {"id": event_id, "type": TEST_EVENT, "key_id": g.key_id, "only": sub.id, "body": event_body(TEST_EVENT, data)},
-    )
-    response = jsonify({"object": "event", "id": event_id, "type": TEST_EVENT, "webhook_id": sub.id})
+    event = _res().subscriptions.send_test(sub)
+    response = jsonify({"object": "event", "id": event.id, "type": event.type, "webhook_id": sub.id})
     response.status_code = 202
     return response
 
@@ -142,6 +119,7 @@ def _deliveries_page(subscription_id: str | None):
 
 @bp.get("/webhooks/<sub_id>/deliveries")
 def subscription_deliveries(sub_id: str):
+    """`GET /v1/webhooks/{id}/deliveries`."""
     return _deliveries_page(own_subscription(sub_id).id)
 
 
@@ -153,13 +131,15 @@ def key_deliveries():
 
 @bp.get("/webhooks/deliveries/<delivery_id>")
 def get_delivery(delivery_id: str):
-    delivery = own_delivery(delivery_id)
+    """`GET /v1/webhooks/deliveries/{id}`: a delivery with its attempts."""
+    delivery = _res().deliveries.owned(delivery_id, g.key_id)
     return jsonify(delivery.to_api(_res().deliveries.attempts(delivery.id)))
 
 
 @bp.post("/webhooks/deliveries/<delivery_id>/redeliver")
 def redeliver(delivery_id: str):
-    delivery = own_delivery(delivery_id)
+    """`POST /v1/webhooks/deliveries/{id}/redeliver`: send again from the start of the schedule."""
+    delivery = _res().deliveries.owned(delivery_id, g.key_id)
     _res().deliveries.redeliver(delivery)
     response = jsonify(_res().deliveries.get(delivery.id).to_api())
     response.status_code = 202
@@ -174,6 +154,7 @@ def signing_secret():
 
 @bp.post("/webhooks/signing-secret/rotate")
 def rotate_signing_secret():
+    """`POST /v1/webhooks/signing-secret/rotate`: a new secret for per-request deliveries."""
     secret = _res().subscriptions.rotate_signing_secret(g.key_id)
     window = _res().settings.webhook_rotation_window
     return jsonify({"secret": secret, "previous_secret_expires": int(time.time() + window)})

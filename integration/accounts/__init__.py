@@ -1,0 +1,1 @@
+"""Accounts: API keys, their limits and usage, the rate limit, idempotency keys, the `keys` CLI."""

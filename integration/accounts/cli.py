@@ -1,0 +1,85 @@
+"""`flask --app app keys ...`: create, list and revoke API keys; set their limits; show their usage.
+
+The limit options are made from `limits.LIMITS`, so a new limit is an option here
+without an edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import click
+
+from integration.accounts import limits
+from integration.accounts.keys import ApiKey, create_key, find_key, list_keys, revoke_key, set_limits, stored_limits
+
+if TYPE_CHECKING:
+    from integration.resources import Resources
+
+
+def keys_group(resources: Callable[[], Resources]) -> click.Group:
+    """The `keys` command group, on the resources `resources()` gives (the app's)."""
+    keys = click.Group("keys", help="Create, list and revoke API keys; set their limits; show their usage.")
+
+    def effective(key: ApiKey) -> limits.Limits:
+        res = resources()
+        return limits.Limits.resolve(stored_limits(res.redis, key.id), res.settings)
+
+    def find(id_or_name: str) -> ApiKey:
+        key = find_key(resources().redis, id_or_name)
+        if key is None:
+            raise click.ClickException(f"no key {id_or_name}")
+        return key
+
+    @keys.command("create")
+    @click.argument("name")
+    def keys_create(name: str) -> None:
+        """Create an API key; the key itself is printed once, on the last line."""
+        key, secret = create_key(resources().redis, name)
+        click.echo(f"Created key {key.id} ({name}). Store it now; it is not shown again:")
+        click.echo(secret)
+
+    @keys.command("list")
+    def keys_list() -> None:
+        """List keys (ids, names, prefixes; never the keys)."""
+        for key in list_keys(resources().redis):
+            state = "revoked" if key.revoked else "active"
+            click.echo(f"{key.id}\t{key.name}\t{key.prefix}…\t{state}\t{effective(key).describe()}")
+
+    @keys.command("limits")
+    @click.argument("key_id")
+    def keys_limits(key_id: str, **values: str | None) -> None:
+        """Show a key's limits, or change them (they apply within 5 seconds)."""
+        key = find(key_id)
+        try:
+            set_limits(resources().redis, key.id, **values)
+        except ValueError as error:
+            raise click.ClickException(f"invalid limit: {error}") from None
+        click.echo(f"{key.id}\t{key.name}\t{effective(key).describe()}")
+
+    for spec in limits.LIMITS:
+        click.option(f"--{spec.name}", spec.name, help=f"{spec.help}: a number, 'unlimited' or 'default'.")(keys_limits)
+
+    @keys.command("usage")
+    @click.argument("key_id")
+    @click.option("--month", "period", help="The month, YYYY-MM (default: this one, UTC).")
+    def keys_usage(key_id: str, period: str | None) -> None:
+        """Show a key's spend this month, the cost its jobs in flight reserve, and its limits."""
+        key = find(key_id)
+        used = limits.usage(resources().redis, key.id, period).to_dict()
+        click.echo(f"key              {key.id} ({key.name})")
+        click.echo(f"period           {used['period']}")
+        click.echo(f"spend            {used['spend']:.6f} USD over {used['completed_jobs']} completed jobs")
+        click.echo(f"jobs in flight   {used['jobs_in_flight']} (reserving {used['reserved']:.6f} USD)")
+        click.echo(f"limits           {effective(key).describe()}")
+
+    @keys.command("revoke")
+    @click.argument("key_id")
+    def keys_revoke(key_id: str) -> None:
+        """Revoke a key by id or name."""
+        if not revoke_key(resources().redis, key_id):
+            raise click.ClickException(f"no key {key_id}")
+        click.echo(f"revoked {key_id}")
+
+    return keys

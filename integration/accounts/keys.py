@@ -1,0 +1,154 @@
+"""API keys: created by the CLI, stored hashed, looked up on every `/v1` request.
+
+Keys are 256-bit random tokens, so a plain SHA-256 is the right hash: it cannot be
+brute-forced and costs one lookup per request. The key itself is never stored or logged.
+Each process remembers a lookup (the key's id and limits) for `CACHE_SECONDS`, so a
+revoked key stops working, and changed limits apply, within that time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+import redis
+
+from integration.accounts.limits import LIMIT_FIELDS, Limits, parse_limit
+from integration.config import Settings
+
+KEY_PREFIX = "pr_"
+CACHE_SECONDS = 5.0
+_CACHE_LIMIT = 10_000
+_cache: dict[str, tuple[Caller | None, float]] = {}  # digest -> (caller or None, expiry)
+_BY_HASH = "pr:apikey:{}"  # hash of the key -> key id
+_KEY = "pr:key:{}"  # key id -> record
+_ALL = "pr:keys"  # set of key ids
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored API key (without the secret)."""
+
+    id: str
+    name: str
+    created: float
+    revoked: bool = False
+    prefix: str = ""
+
+    def to_dict(self) -> dict:
+        """The key's record, without its digest."""
+        return {"id": self.id, "name": self.name, "created": int(self.created), "revoked": self.revoked, "prefix": self.prefix}
+
+    @classmethod
+    def from_redis(cls, data: dict) -> ApiKey:
+        """The key from its hash, as `HGETALL` answers it."""
+        return cls(
+            id=data[b"id"].decode(),
+            name=data[b"name"].decode(),
+            created=float(data[b"created"]),
+            revoked=data.get(b"revoked") == b"1",
+            prefix=data.get(b"prefix", b"").decode(),
+        )
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the key's id and its effective limits."""
+
+    key_id: str
+    limits: Limits
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(conn: redis.Redis, name: str) -> tuple[ApiKey, str]:
+    """Create a key; returns the record and the secret, which is shown only this once."""
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(id="key_" + secrets.token_hex(8), name=name, created=time.time(), prefix=secret[:10])
+    pipe = conn.pipeline()
+    pipe.hset(
+        _KEY.format(key.id),
+        mapping={
+            "id": key.id,
+            "name": name,
+            "created": key.created,
+            "revoked": "0",
+            "digest": _digest(secret),
+            "prefix": key.prefix,
+        },
+    )
+    pipe.set(_BY_HASH.format(_digest(secret)), key.id)
+    pipe.sadd(_ALL, key.id)
+    pipe.execute()
+    return key, secret
+
+
+def list_keys(conn: redis.Redis) -> list[ApiKey]:
+    """Every key, oldest first."""
+    pipe = conn.pipeline()
+    for key_id in conn.smembers(_ALL):
+        pipe.hgetall(_KEY.format(key_id.decode()))
+    return sorted((ApiKey.from_redis(d) for d in pipe.execute() if d), key=lambda k: k.created)
+
+
+def revoke_key(conn: redis.Redis, key_id: str) -> bool:
+    """Revoke a key by id or name; False when there is no such key."""
+    key = find_key(conn, key_id)
+    if key is None:
+        return False
+    digest = conn.hget(_KEY.format(key.id), "digest")
+    pipe = conn.pipeline()
+    pipe.hset(_KEY.format(key.id), "revoked", "1")
+    if digest:
+        pipe.delete(_BY_HASH.format(digest.decode()))
+        _cache.pop(digest.decode(), None)
+    pipe.execute()
+    return True
+
+
+def find_key(conn: redis.Redis, id_or_name: str) -> ApiKey | None:
+    """A key by its id or its name."""
+    return next((k for k in list_keys(conn) if id_or_name in (k.id, k.name)), None)
+
+
+def set_limits(conn: redis.Redis, key_id: str, **limits: str | None) -> None:
+    """Set a key's limits (`rpm`, `concurrency`, `budget`): a number, `unlimited`, or None for the default."""
+    changes = {
+        name: None if value in ("default", "") else parse_limit(name, value)
+        for name, value in limits.items()
+        if value is not None
+    }
+    for name, stored in changes.items():  # every value is checked before any is written
+        if stored is None:
+            conn.hdel(_KEY.format(key_id), name)
+        else:
+            conn.hset(_KEY.format(key_id), name, stored)
+    _cache.clear()  # this process sees the change at once; others within CACHE_SECONDS
+
+
+def stored_limits(conn: redis.Redis, key_id: str) -> dict[str, str]:
+    """The limit fields set on a key's record (absent ones take the defaults)."""
+    values = conn.hmget(_KEY.format(key_id), *LIMIT_FIELDS)
+    return {name: v.decode() for name, v in zip(LIMIT_FIELDS, values, strict=True) if v is not None}
+
+
+def lookup(conn: redis.Redis, secret: str, settings: Settings) -> Caller | None:
+    """The caller with this secret (a live key), or None."""
+    digest = _digest(secret)
+    now = time.monotonic()
+    cached = _cache.get(digest)
+    if cached and cached[1] > now:
+        return cached[0]
+    stored = conn.get(_BY_HASH.format(digest))
+    caller = None
+    if stored:
+        key_id = stored.decode()
+        caller = Caller(key_id, Limits.resolve(stored_limits(conn, key_id), settings))
+    if len(_cache) >= _CACHE_LIMIT:
+        _cache.clear()
+    _cache[digest] = (caller, now + CACHE_SECONDS)
+    return caller

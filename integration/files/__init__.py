@@ -1,0 +1,1 @@
+"""Files: file results served with their content type, and signed, expiring download links."""

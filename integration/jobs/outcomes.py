@@ -1,0 +1,80 @@
+"""How a RunPod status payload moves a job: the one place that maps RunPod's states to ours.
+
+Used for provider callbacks and for polls alike (RunPod's webhook body is the same
+object `/status` answers: `{"id", "status", "output" | "error", ...}`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from integration import surfaces
+from integration.jobs.record import UNFINISHED, Job, JobStatus
+from integration.jobs.store import JobStore
+from integration.surfaces.outputs import OutputError, ResultContext
+
+log = logging.getLogger(__name__)
+
+_FINAL = {
+    "FAILED": (JobStatus.FAILED, "runpod_failed", "RunPod reported the job failed"),
+    "CANCELLED": (JobStatus.CANCELLED, "cancelled", "The job was cancelled at RunPod"),
+    "TIMED_OUT": (JobStatus.TIMED_OUT, "timed_out", "RunPod's execution timeout ran out"),
+}
+
+
+def _message(value, default: str) -> str:
+    if value is None or value == "":
+        return default
+    return (value if isinstance(value, str) else str(value))[:2000]
+
+
+def apply_status(store: JobStore, job: Job, payload: dict, **fields) -> bool:
+    """Move `job` as RunPod's `payload` says; True when the job is now final."""
+    status = payload.get("status")
+    fields["runpod_status"] = status
+    if payload.get("id") and not job.runpod_id:
+        fields["runpod_id"] = payload["id"]
+    now = time.time()
+    if status == "COMPLETED":
+        surface = surfaces.get(job.surface)
+        context = ResultContext(job.id, job.model, int(job.created), job.input)
+        try:
+            result = surface.to_result(payload.get("output"), context)
+        except OutputError as error:
+            log.warning("job %s: unusable output: %s", job.id, error)
+            store.transition(
+                job,
+                JobStatus.FAILED,
+                UNFINISHED,
+                started=job.started or now,
+                error={"code": "invalid_output", "message": f"RunPod's output could not be read: {error}"},
+                **fields,
+            )
+            return True
+        store.transition(job, JobStatus.COMPLETED, UNFINISHED, started=job.started or now, result=result, **fields)
+        return True
+    if status in _FINAL:
+        state, code, default = _FINAL[status]
+        error = {"code": code, "message": _message(payload.get("error"), default)}
+        store.transition(job, state, UNFINISHED, started=job.started or now, error=error, **fields)
+        return True
+    if status == "IN_PROGRESS" and job.status != JobStatus.RUNNING:
+        if store.transition(job, JobStatus.RUNNING, (JobStatus.QUEUED, JobStatus.SUBMITTED), started=now, **fields).applied:
+            return False
+    store.update(job.id, **fields)
+    return False
+
+
+def expire(store: JobStore, job: Job) -> None:
+    """RunPod no longer knows the job (it keeps results 30 minutes): end it, saying so."""
+    store.transition(
+        job,
+        JobStatus.FAILED,
+        UNFINISHED,
+        runpod_status="NOT_FOUND",
+        error={
+            "code": "runpod_job_expired",
+            "message": "RunPod no longer knows this job (it forgets jobs 30 minutes after they end)",
+        },
+    )

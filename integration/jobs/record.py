@@ -1,0 +1,123 @@
+"""The job record: podrelay's states (DESIGN.md, "Job states") and the stored job.
+
+`queued` → `submitted` → `running` → `completed` | `failed` | `cancelled` | `timed_out`;
+RunPod's own status is kept beside it. A job is a Redis hash (see `store.py`): strings,
+with JSON for its structures.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    """A job's state in podrelay's words."""
+
+    QUEUED = "queued"
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def final(self) -> bool:
+        """No further change: the job has its result or its error."""
+        return self in FINAL
+
+
+FINAL = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMED_OUT}
+UNFINISHED = (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.RUNNING)
+
+_JSON_FIELDS = ("input", "result", "error", "policy", "callback")
+_FLOAT_FIELDS = ("created", "submitted", "started", "finished", "cost")
+_INT_FIELDS = ("submit_attempts", "polls")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as stored: the request's routing, its RunPod side, and its outcome."""
+
+    id: str
+    key_id: str
+    surface: str
+    model: str
+    endpoint_id: str
+    status: JobStatus
+    created: float
+    input: dict = field(default_factory=dict)
+    runpod_id: str | None = None
+    runpod_status: str | None = None
+    submitted: float | None = None
+    started: float | None = None
+    finished: float | None = None
+    result: dict | None = None
+    error: dict | None = None
+    webhook_url: str | None = None
+    policy: dict | None = None
+    callback: dict | None = None
+    cost: float | None = None
+    submit_attempts: int = 0
+    polls: int = 0
+    request_id: str | None = None
+
+    @property
+    def streaming(self) -> bool:
+        """A chat job whose output is relayed piece by piece (RunPod's /stream)."""
+        return self.surface == "chat" and bool(self.input.get("stream"))
+
+    def to_redis(self) -> dict:
+        """The hash fields: JSON for structures, nothing for None."""
+        out = {}
+        for name, value in self.__dict__.items():
+            if value is None:
+                continue
+            if name in _JSON_FIELDS:
+                out[name] = json.dumps(value, separators=(",", ":"))
+            elif isinstance(value, JobStatus):
+                out[name] = value.value
+            else:
+                out[name] = value
+        return out
+
+    @classmethod
+    def from_redis(cls, data: dict[bytes, bytes]) -> Job:
+        """The job from its hash, as `HGETALL` answers it."""
+        values = {k.decode(): v.decode() for k, v in data.items()}
+        kwargs: dict = {}
+        for name in cls.__dataclass_fields__:
+            raw = values.get(name)
+            if raw is None or raw == "":
+                continue
+            if name in _JSON_FIELDS:
+                kwargs[name] = json.loads(raw)
+            elif name in _FLOAT_FIELDS:
+                kwargs[name] = float(raw)
+            elif name in _INT_FIELDS:
+                kwargs[name] = int(raw)
+            elif name == "status":
+                kwargs[name] = JobStatus(raw)
+            else:
+                kwargs[name] = raw
+        return cls(**kwargs)
+
+    def to_api(self) -> dict:
+        """The job object of `GET /v1/jobs/{id}`."""
+        return {
+            "id": self.id,
+            "object": "job",
+            "status": self.status.value,
+            "surface": self.surface,
+            "model": self.model,
+            "endpoint_id": self.endpoint_id,
+            "runpod": {"id": self.runpod_id, "status": self.runpod_status},
+            "created": int(self.created),
+            "started": int(self.started) if self.started else None,
+            "finished": int(self.finished) if self.finished else None,
+            "result": self.result,
+            "error": self.error,
+            "cost": self.cost,
+        }

@@ -1,0 +1,69 @@
+"""A job's events as they happen: the iterator behind Server-Sent Events and WebSocket.
+
+Events come from the job's log (a Redis stream): `status` on every change, `chunk` for
+each piece of streamed output, and finally `job`, the whole job once it is final. Log
+entry ids are the events' ids, so a client that reconnects with `Last-Event-ID` gets
+exactly what it missed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from integration.jobs.record import Job, JobStatus
+from integration.jobs.store import JobStore
+
+BLOCK_MS = 4000  # one blocking read at a time; stays under the connection's 5 s timeout
+KEEPALIVE = 15.0  # seconds of silence before a keep-alive
+_EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_FINAL = {s.value for s in JobStatus if s.final}
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One event of a job's stream: its name, its data, and its id (the log entry's)."""
+
+    name: str  # status | chunk | job | keepalive
+    data: dict
+    id: str | None = None
+
+
+def valid_event_id(value: str | None) -> str:
+    """A client's `Last-Event-ID`, or `0-0` (from the start) when absent or malformed."""
+    return value if value and _EVENT_ID.match(value) else "0-0"
+
+
+def job_events(store: JobStore, job: Job, after: str = "0-0", deadline: float | None = None) -> Iterator[JobEvent]:
+    """Events after `after` until the job is final (then its `job` event) or `deadline` passes."""
+    last, first, quiet_since = after, True, time.monotonic()
+    while deadline is None or time.monotonic() < deadline:
+        entries = store.read_log(job.id, last, block_ms=None if first else BLOCK_MS)
+        if not entries:
+            # Nothing new. On the first look, or after a long silence, make sure the job is
+            # not already over (its log may have expired, or never been written).
+            if first or time.monotonic() - quiet_since > KEEPALIVE:
+                current = store.get(job.id)
+                if current is None or current.status.final:
+                    if current is not None:
+                        yield JobEvent("job", current.to_api())
+                    return
+                if not first:
+                    quiet_since = time.monotonic()
+                    yield JobEvent("keepalive", {})
+            first = False
+            continue
+        first, quiet_since = False, time.monotonic()
+        for entry_id, fields in entries:
+            last = entry_id
+            if fields.get("type") == "chunk":
+                yield JobEvent("chunk", {"text": fields.get("text", "")}, entry_id)
+                continue
+            yield JobEvent("status", {"status": fields.get("status")}, entry_id)
+            if fields.get("status") in _FINAL:
+                current = store.get(job.id)
+                if current is not None:
+                    yield JobEvent("job", current.to_api())
+                return

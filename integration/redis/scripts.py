@@ -1,0 +1,24 @@
+"""Lua scripts kept in `.lua` files beside the store that runs them.
+
+Each file opens with its contract (KEYS, ARGV, the answer) and names its arguments as
+locals, so a script reads on its own. Redis runs a script atomically: that is why
+podrelay's multi-key changes are scripts.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import redis
+from redis.commands.core import Script
+
+
+@cache
+def _source(path: Path) -> str:
+    return path.read_text()
+
+
+def load(conn: redis.Redis, beside: str, name: str) -> Script:
+    """The script `name` from the folder of module file `beside`, registered on `conn`."""
+    return conn.register_script(_source(Path(beside).resolve().parent / name))

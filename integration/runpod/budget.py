@@ -1,0 +1,38 @@
+"""Call budgets per RunPod endpoint, shared by every worker process through Redis.
+
+RunPod allows 1,000 `/run` and 2,000 `/status` calls per 10 s per endpoint (RunPod's
+docs, "Endpoint operations: rate limits"). podrelay spends a tenth of its own budget
+(`RUNPOD_RUN_BUDGET`, `RUNPOD_STATUS_BUDGET`) per second, so any 10 consecutive seconds,
+however RunPod's window is aligned, see at most 1.1 × the budget.
+"""
+
+from __future__ import annotations
+
+import redis
+
+_BUDGET = "pr:budget:{}:{}:{}"  # operation, endpoint, second
+
+
+class CallBudget:
+    """Counts calls of one RunPod operation per endpoint, across processes, a tenth of the
+    10-second budget per second: any 10 consecutive seconds (which touch at most 11 of
+    these windows) then see at most 1.1 x the budget, under RunPod's limit however its
+    window is aligned. (A budget per aligned 10-second window allowed twice the budget
+    across a window boundary: measured 2,033 /status in 10 s against 2,000.)"""
+
+    def __init__(self, conn: redis.Redis, operation: str, per_window: int):
+        self.conn = conn
+        self.operation = operation
+        self.per_second = max(1, per_window // 10)
+
+    def take(self, endpoint_id: str, wanted: int, now: float) -> int:
+        """How many of `wanted` calls may go now (the rest wait for a later second)."""
+        key = _BUDGET.format(self.operation, endpoint_id, int(now))
+        pipe = self.conn.pipeline(transaction=False)
+        pipe.incrby(key, wanted)
+        pipe.expire(key, 10)
+        used = pipe.execute()[0]
+        granted = max(0, min(wanted, self.per_second - (used - wanted)))
+        if granted < wanted:
+            self.conn.decrby(key, wanted - granted)
+        return granted

@@ -1,0 +1,109 @@
+"""Audio: transcription (worker-faster_whisper), text to speech, text to music.
+
+Transcription answers `{"text", "segments", "language"}`; speech and music share the
+media normaliser (`outputs.media_result`).
+"""
+
+from __future__ import annotations
+
+import base64
+
+from marshmallow import Schema, fields, validate
+
+from integration.surfaces.fields import MAX_STRING, MediaUrl, RequestSchema, extras
+from integration.surfaces.outputs import OutputError, ResultContext
+
+
+class TranscriptionSchema(RequestSchema):
+    """`POST /v1/audio/transcriptions`."""
+
+    audioUrl = MediaUrl(required=True, data=False)  # noqa: N815 (the API's name)
+    language = fields.String(validate=validate.Length(min=2, max=35))
+    prompt = fields.String(validate=validate.Length(min=1, max=MAX_STRING))
+    response_format = fields.String(validate=validate.OneOf(["json", "text", "srt", "verbose_json", "vtt"]))
+
+
+class TranscriptionFormSchema(Schema):
+    """OpenAI mode's multipart transcription fields (the file itself is checked apart)."""
+
+    model = fields.String(validate=validate.Length(min=1, max=200))
+    language = fields.String(validate=validate.Length(min=2, max=35))
+    prompt = fields.String(validate=validate.Length(min=1, max=100_000))
+    response_format = fields.String(validate=validate.OneOf(["json", "text", "srt", "verbose_json", "vtt"]))
+    temperature = fields.Float(validate=validate.Range(min=0, max=1))
+
+
+class SpeechSchema(RequestSchema):
+    """`POST /v1/audio/speech`."""
+
+    input = fields.String(required=True, validate=validate.Length(min=1, max=20_000))
+    voice = fields.String(validate=validate.Length(min=1, max=100))
+    response_format = fields.String(validate=validate.OneOf(["mp3", "wav", "opus", "flac"]))
+    speed = fields.Float(validate=validate.Range(min=0.25, max=4.0), allow_nan=False)
+
+
+class MusicSchema(RequestSchema):
+    """`POST /v1/audio/music`."""
+
+    prompt = fields.String(required=True, validate=validate.Length(min=1, max=MAX_STRING))
+    duration = fields.Float(validate=validate.Range(min=1, max=300), allow_nan=False)
+
+
+_WHISPER_MODELS = {"WhisperLargeV3": "large-v3"}
+_WHISPER_FORMATS = {"srt": "srt", "vtt": "vtt"}
+
+
+def transcription_input(request: dict, model: str) -> dict:
+    """worker-faster_whisper's input: `audio` (a URL), `model`, `transcription`, language, initial prompt."""
+    job_input = {
+        "audio": request["audioUrl"],
+        "model": _WHISPER_MODELS.get(model, model),
+        "transcription": _WHISPER_FORMATS.get(request.get("response_format", ""), "plain_text"),
+    }
+    if "language" in request:
+        job_input["language"] = request["language"]
+    if "prompt" in request:
+        job_input["initial_prompt"] = request["prompt"]
+    job_input.update(extras(request, {"audioUrl", "language", "prompt", "response_format"}))
+    return job_input
+
+
+def transcription_file_input(audio: bytes, request: dict, model: str) -> dict:
+    """An uploaded file (OpenAI's multipart form), sent inline as worker-faster_whisper allows."""
+    job_input = transcription_input({**request, "audioUrl": ""}, model)
+    del job_input["audio"]
+    job_input["audio_base64"] = base64.b64encode(audio).decode()
+    return job_input
+
+
+def transcription_result(output, ctx: ResultContext) -> dict:
+    """The worker's transcription as `{"text", "segments", "language"}`."""
+    if not isinstance(output, dict):
+        raise OutputError("transcription output is not an object")
+    segments = output.get("segments") or []
+    text = output.get("transcription") or output.get("text")
+    if text is None:
+        if not segments:
+            raise OutputError("transcription output has neither text nor segments")
+        text = "".join(str(s.get("text", "")) for s in segments).strip()
+    return {"text": text, "segments": segments, "language": output.get("detected_language") or output.get("language")}
+
+
+def speech_input(request: dict, model: str) -> dict:
+    """A text-to-speech worker's input: text, voice, output format, speed."""
+    job_input = {
+        "text": request["input"],
+        "voice": request.get("voice", "default"),
+        "output_format": request.get("response_format", "mp3"),
+    }
+    if "speed" in request:
+        job_input["speed"] = request["speed"]
+    job_input.update(extras(request, {"input", "voice", "response_format", "speed"}))
+    return job_input
+
+
+def music_input(request: dict, model: str) -> dict:
+    """A text-to-music worker's input: prompt and duration."""
+    job_input = {"prompt": request["prompt"], "duration": request.get("duration", 30), "model": model}
+    job_input.update(extras(request, {"prompt", "duration"}))
+    return job_input

@@ -1,0 +1,132 @@
+"""The request fields every surface shares, and the rules that go with them.
+
+Limits follow the seed gateway (seed 001). Unknown keys are kept (`INCLUDE`): they pass
+through to the RunPod worker's input (`extras`). A failed validation becomes a 400
+`validation_error` naming the first bad field (`load`).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
+
+from integration.errors import validation_error
+
+MAX_STRING = 1_000_000  # a prompt or message may be long, but not unbounded
+MAX_ITEMS = 2048
+OWN_FIELDS = {"model", "webhook_url", "policy"}  # podrelay consumes these; the rest may pass through
+
+
+class PolicySchema(Schema):
+    executionTimeout = fields.Integer(strict=True, validate=validate.Range(min=5_000, max=7 * 24 * 3600 * 1000))  # noqa: N815
+    lowPriority = fields.Boolean()  # noqa: N815
+    ttl = fields.Integer(strict=True, validate=validate.Range(min=10_000, max=7 * 24 * 3600 * 1000))
+
+
+class WebhookUrl(fields.String):
+    """An absolute http(s) URL; IPv6 literals included. Which addresses may be called is
+    decided after DNS resolution (integration/outbound.py), not here."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 (raises on a bad port)
+        except ValueError:
+            raise ValidationError("Not a valid URL.") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or len(text) > 2048 or any(c.isspace() for c in text):
+            raise ValidationError("Must be an absolute http(s) URL of at most 2048 characters.")
+        if not valid_hostname(parts.hostname):
+            raise ValidationError("The URL's host is not a valid host name.")
+        return text
+
+
+def valid_hostname(host: str) -> bool:
+    """A DNS name (RFC 1035: labels of 1 to 63 characters, 253 in all) or an IP literal."""
+    if ":" in host:  # an IPv6 literal; the address check comes later
+        return True
+    labels = host.rstrip(".").split(".")
+    return len(host) <= 253 and all(0 < len(label) <= 63 for label in labels)
+
+
+class MediaUrl(fields.String):
+    """A file the worker fetches: an https URL, or (where the surface takes one, `data=True`)
+    a base64 data URI (`data:image/png;base64,...`). Plain http is refused: the file would
+    travel unprotected to the GPU worker, and a request could point it at a local service."""
+
+    def __init__(self, *args, data: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.data = data
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if self.data and text.startswith("data:") and ";base64," in text[:100]:
+            if len(text) > MAX_STRING * 20:
+                raise ValidationError("Data URI too large.")
+            return text
+        try:
+            parts = urlsplit(text)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme != "https" or not parts.hostname or len(text) > 2048 or any(c.isspace() for c in text):
+            raise ValidationError("Must be an https URL or a base64 data URI." if self.data else "Must be an https URL.")
+        if not valid_hostname(parts.hostname):
+            raise ValidationError("The URL's host is not a valid host name.")
+        return text
+
+
+class RequestSchema(Schema):
+    """The fields of every enqueue request: model, webhook_url, policy; unknown keys kept."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    model = fields.String(validate=validate.Length(min=1, max=200))
+    webhook_url = WebhookUrl()
+    # RunPod's execution policy (executionTimeout, lowPriority, ttl), sent beside `input`.
+    policy = fields.Nested(PolicySchema)
+
+
+def size_field() -> fields.String:
+    """`size` as WIDTHxHEIGHT (images, video)."""
+    return fields.String(
+        validate=validate.Regexp(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$", error="Must be WIDTHxHEIGHT, e.g. 1024x1024.")
+    )
+
+
+def set_size(request: dict, job_input: dict) -> None:
+    """A request's `size` as the worker's `width` and `height`."""
+    if "size" in request:
+        width, height = request["size"].split("x")
+        job_input["width"], job_input["height"] = int(width), int(height)
+
+
+def extras(request: dict, consumed: set[str]) -> dict:
+    """The request's fields that neither the surface nor podrelay consumed: they pass through."""
+    return {k: v for k, v in request.items() if k not in consumed and k not in OWN_FIELDS}
+
+
+def _first_error(messages, path: str = "") -> tuple[str, str]:
+    """The first (param, message) of marshmallow's nested error dict, as `a[0].b`."""
+    if isinstance(messages, dict):
+        key = next(iter(messages))
+        if isinstance(key, int):
+            step = f"{path}[{key}]"
+        elif key == "_schema":
+            step = path
+        else:
+            step = f"{path}.{key}" if path else str(key)
+        return _first_error(messages[key], step)
+    if isinstance(messages, list) and messages:
+        return _first_error(messages[0], path) if not isinstance(messages[0], str) else (path, messages[0])
+    return path, str(messages)
+
+
+def load(schema: Schema, body: dict) -> dict:
+    """Validate `body`; raise a 400 naming the first bad field."""
+    try:
+        return schema.load(body)
+    except ValidationError as error:
+        param, message = _first_error(error.messages)
+        raise validation_error(f"Invalid value for '{param}': {message}", param or None) from None
