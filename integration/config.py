@@ -18,6 +18,9 @@ from typing import Any
 DEFAULT_RUNPOD_API_BASE = "https://api.runpod.ai/v2"
 DEVELOPMENT_SECRET = "podrelay-development-secret"
 ENDPOINT_PREFIX = "RUNPOD_ENDPOINT_"
+WORKER_PREFIX = "RUNPOD_WORKER_"
+WORKFLOW_PREFIX = "COMFYUI_WORKFLOW_"
+PREFIXED = {"endpoints": ENDPOINT_PREFIX, "workers": WORKER_PREFIX, "comfyui_workflows": WORKFLOW_PREFIX}
 
 
 class SettingError(ValueError):
@@ -87,6 +90,10 @@ class Settings:
     runpod_api_base: str = setting("RUNPOD_API_BASE", DEFAULT_RUNPOD_API_BASE, "url")
     # RUNPOD_ENDPOINT_<SURFACE> and RUNPOD_ENDPOINT_<SURFACE>__<MODEL>, upper-cased.
     endpoints: dict[str, str] = field(default_factory=dict)
+    # RUNPOD_WORKER_<SURFACE>[__<MODEL>]: the worker behind the endpoint (integration/adapters/).
+    workers: dict[str, str] = field(default_factory=dict)
+    # COMFYUI_WORKFLOW_<SURFACE>[__<MODEL>]: a workflow file (or its JSON) for worker-comfyui.
+    comfyui_workflows: dict[str, str] = field(default_factory=dict)
     public_base_url: str | None = setting("PUBLIC_BASE_URL", None, "url")  # unset: no callbacks, polling only
     secret_key: str = setting("SECRET_KEY", DEVELOPMENT_SECRET)
     environment: str = setting("PODRELAY_ENV", "development")
@@ -117,6 +124,8 @@ class Settings:
     lease_seconds: float = setting("LEASE_SECONDS", 60.0, _FLOAT)
     retry_base: float = setting("RUNPOD_RETRY_BASE", 1.0, _FLOAT)  # RunPod unavailable: base * 2^attempt, at most 10 min
     tracker_concurrency: int = setting("TRACKER_CONCURRENCY", 32, _INT)
+    # A job RunPod would not take (unavailable, or refusing podrelay's key) fails after this.
+    submit_give_up_after: float = setting("SUBMIT_GIVE_UP_AFTER", 3600.0, _FLOAT)
     runpod_timeout: tuple[float, float] = (5.0, 30.0)  # connect, read: not a variable
     # Per-key defaults (a key's own limits, set by `keys limits`, win); 0 / None: unlimited.
     rate_limit_per_minute: int = setting("RATE_LIMIT_PER_MINUTE", 600, _INT)
@@ -140,7 +149,8 @@ class Settings:
                 values[name] = variable.parse(raw)
             except ValueError:
                 raise SettingError(f"{variable.name}={raw!r} is not valid: expected {variable.expects}") from None
-        values["endpoints"] = {n[len(ENDPOINT_PREFIX) :]: v for n, v in env.items() if n.startswith(ENDPOINT_PREFIX) and v}
+        for name, prefix in PREFIXED.items():
+            values[name] = {n[len(prefix) :].upper(): v.strip() for n, v in env.items() if n.startswith(prefix) and v.strip()}
         settings = cls(**values)
         if "secret_key" not in values and settings.environment != "development":
             raise SettingError("SECRET_KEY must be set outside development (PODRELAY_ENV is not 'development')")
@@ -149,7 +159,8 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """The environment variables that make `from_env` read these settings again."""
         env = {variable.name: variable.text(getattr(self, name)) for name, variable in variables().items()}
-        env.update({f"{ENDPOINT_PREFIX}{name}": endpoint for name, endpoint in self.endpoints.items()})
+        for name, prefix in PREFIXED.items():
+            env.update({f"{prefix}{key}": value for key, value in getattr(self, name).items()})
         return env
 
     def with_changes(self, **changes) -> Settings:
@@ -158,9 +169,21 @@ class Settings:
 
     def endpoint_for(self, surface: str, model: str) -> str | None:
         """The RunPod endpoint id for a surface and model: a per-model setting wins."""
-        model_key = re.sub(r"[^A-Z0-9]", "_", model.upper())
-        surface_key = surface.upper()
-        return self.endpoints.get(f"{surface_key}__{model_key}") or self.endpoints.get(surface_key)
+        return _per_surface(self.endpoints, surface, model)
+
+    def worker_for(self, surface: str, model: str) -> str | None:
+        """The worker set for a surface and model's endpoint (a per-model setting wins), or None."""
+        return _per_surface(self.workers, surface, model)
+
+    def comfyui_workflow_for(self, surface: str, model: str) -> str | None:
+        """The worker-comfyui workflow set for a surface and model, or None."""
+        return _per_surface(self.comfyui_workflows, surface, model)
+
+
+def _per_surface(values: dict[str, str], surface: str, model: str) -> str | None:
+    model_key = re.sub(r"[^A-Z0-9]", "_", model.upper())
+    surface_key = surface.upper()
+    return values.get(f"{surface_key}__{model_key}") or values.get(surface_key)
 
 
 def variables() -> dict[str, Variable]:

@@ -1,8 +1,9 @@
 """Readiness: can this installation take and finish jobs now? (`GET /readyz`)
 
 Ready means Redis answers, at least one worker process has beaten its heart in the last
-`HEARTBEAT_STALE` seconds (each tracker beats every `HEARTBEAT_EVERY`), and the backlog
-of work already due is below `READY_MAX_OVERDUE` jobs and deliveries.
+`HEARTBEAT_STALE` seconds (each tracker beats every `HEARTBEAT_EVERY`), the backlog of
+work already due is below `READY_MAX_OVERDUE` jobs and deliveries, and RunPod has not
+rejected podrelay's API key since the last accepted submission.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import redis
 
 from integration.jobs.store import OVERDUE_AFTER, count_pending
 from integration.jobs.tasks import QUEUE_NAME
+from integration.runpod import refusals
 from integration.webhooks.deliveries import count_due
 
 RQ_QUEUE = f"rq:queue:{QUEUE_NAME}"  # RQ's list of waiting tasks
@@ -54,6 +56,13 @@ def readiness(conn: redis.Redis, max_overdue: int) -> tuple[bool, dict]:
         problems.append(f"no worker process has reported in the last {HEARTBEAT_STALE:.0f} s")
     if overdue_jobs + overdue_deliveries > max_overdue:
         problems.append(f"{overdue_jobs + overdue_deliveries} jobs and deliveries overdue (limit {max_overdue})")
+    refused = refusals.last(conn)
+    if refused is not None:
+        checks["runpod"] = "api_key_rejected"
+        problems.append(
+            f"RunPod rejected podrelay's API key (HTTP {refused['status']}, endpoint {refused['endpoint_id']}): "
+            "jobs cannot be submitted; fix RUNPOD_API_KEY"
+        )
     if problems:
         checks["problems"] = problems
     return not problems, checks

@@ -55,6 +55,8 @@ def make_settings(redis_url: str, emulator_url: str, **changes) -> Settings:
         runpod_api_key=EMULATOR_KEY,
         runpod_api_base=f"{emulator_url}/v2",
         endpoints=dict(ENDPOINTS),
+        # The general suite runs the `custom` worker; tests/test_workers.py runs every stock worker.
+        workers={name: "custom" for name in ENDPOINTS},
         secret_key="test-secret",
         environment="test",
         poll_min_interval=0.1,

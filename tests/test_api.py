@@ -66,11 +66,12 @@ def test_enqueue_answers_202_with_enqueue_object_and_location(client, auth, app,
 
 
 def test_extra_keys_pass_through_to_worker_input(client, auth, app):
-    body = {**CHAT, "temperature": 0.2, "top_p": 0.9, "seed": 7, "webhook_url": "https://93.184.215.14/hooks"}
+    body = {**CHAT, "temperature": 0.2, "top_p": 0.9, "seed": 7, "repetition_penalty": 1.1, "webhook_url": "https://93.184.215.14/hooks"}
     job_id = post(client, "/chat/completions", body, auth).get_json()["id"]
     job = of(app).jobs.get(job_id)
-    assert job.input["top_p"] == 0.9 and job.input["seed"] == 7
-    assert job.input["sampling_params"] == {"temperature": 0.2}
+    # vLLM's sampling parameters go where worker-vllm's legacy input reads them; others pass through.
+    assert job.input["sampling_params"] == {"temperature": 0.2, "top_p": 0.9, "seed": 7}
+    assert job.input["repetition_penalty"] == 1.1
     assert "webhook_url" not in job.input
     assert job.webhook_url == "https://93.184.215.14/hooks"
 

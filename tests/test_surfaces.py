@@ -10,7 +10,7 @@ from integration.surfaces.outputs import OutputError, ResultContext
 CTX = ResultContext(job_id="j1", model="m", created=1773504000, request={})
 
 
-def test_chat_input_follows_worker_vllm():
+def test_custom_chat_input_is_worker_vllms_legacy_shorthand():
     request = {
         "messages": [{"role": "user", "content": "hi"}],
         "temperature": 0.3,
@@ -21,9 +21,8 @@ def test_chat_input_follows_worker_vllm():
     job_input = surfaces.get("chat").to_input(request, "Llama3_8B_Instruct")
     assert job_input == {
         "messages": request["messages"],
-        "sampling_params": {"temperature": 0.3, "max_tokens": 50},
+        "sampling_params": {"temperature": 0.3, "max_tokens": 50, "top_p": 0.5},
         "stream": True,
-        "top_p": 0.5,
     }
 
 

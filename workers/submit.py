@@ -14,6 +14,7 @@ import time
 from integration.jobs.record import Job, JobStatus
 from integration.jobs.tasks import enqueue_cancel
 from integration.resources import Resources
+from integration.runpod import refusals
 from integration.runpod.client import RunPodAuthError, RunPodClient, RunPodError, RunPodNotFound, RunPodUnavailable
 from workers import context
 from workers.schedule import first_poll_delay, retry_delay
@@ -46,10 +47,23 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
     try:
         answer = runpod.run(job.endpoint_id, job.input, webhook=webhook, policy=job.policy)
     except (RunPodUnavailable, RunPodAuthError) as error:
-        # Transient, or an operator's key to fix: the job waits in the pending set.
+        # Transient, or an operator's key to fix: the job waits in the pending set, for a while.
+        if isinstance(error, RunPodAuthError):
+            error_value = {"code": "runpod_auth", "message": f"RunPod rejected the API key (HTTP {error.status}): {error}"}
+            log.error(
+                "RunPod rejected podrelay's API key (HTTP %s) on endpoint %s: fix RUNPOD_API_KEY", error.status, job.endpoint_id
+            )
+            refusals.record(res.redis, error.status, job.endpoint_id, str(error))
+        else:
+            error_value = {"code": "provider_unavailable", "message": str(error)}
+        if time.time() - job.created > settings.submit_give_up_after:
+            error_value["message"] += f" (gave up after {settings.submit_give_up_after:.0f} s of trying)"
+            log.error("job %s: not submitted after %d attempts; it fails: %s", job.id, attempts, error_value["message"])
+            res.jobs.transition(job, JobStatus.FAILED, (JobStatus.QUEUED,), error=error_value)
+            return "gave up"
         delay = retry_delay(settings, attempts, error.retry_after)
         log.warning("job %s: submit attempt %d failed (%s); again in %.0fs", job.id, attempts, error, delay)
-        res.jobs.update(job.id, error={"code": "provider_unavailable", "message": str(error)})
+        res.jobs.update(job.id, error=error_value)
         res.jobs.pending.schedule(job.id, time.time() + delay)
         return "deferred"
     except (RunPodNotFound, RunPodError) as error:
@@ -61,6 +75,8 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
         )
         return "refused"
     runpod_id = answer.get("id")
+    if refusals.last(res.redis) is not None:
+        refusals.clear(res.redis)
     res.jobs.index_runpod_id(job.id, runpod_id)
     now = time.time()
     outcome = res.jobs.transition(

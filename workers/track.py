@@ -16,14 +16,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from integration.jobs.outcomes import apply_status, expire
+from integration.jobs.outcomes import apply_status, expire, result_of
 from integration.jobs.record import Job, JobStatus
 from integration.readiness import HEARTBEAT_EVERY, beat, worker_name
 from integration.resources import Resources
 from integration.runpod.budget import CallBudget
 from integration.runpod.client import RunPodNotFound, RunPodUnavailable
-from integration.surfaces.chat import chat_chunk_text, chat_result
-from integration.surfaces.outputs import OutputError, ResultContext
+from integration.surfaces import chat_stream
+from integration.surfaces.outputs import OutputError
 from workers.schedule import STREAM_INTERVAL, next_poll_delay, retry_delay
 from workers.submit import submit
 
@@ -80,6 +80,8 @@ class Tracker:
                 self.res.jobs.pending.remove(job_id)
             elif job.callback:
                 self._apply(job, job.callback)
+            elif job.direct and not job.runpod_id:
+                self._unrecorded(job)
             elif job.status == JobStatus.QUEUED or not job.runpod_id:
                 to_submit.append(job)
             else:
@@ -89,6 +91,13 @@ class Tracker:
             work.append((self._stream if job.streaming else self._poll, job))
         list(self.pool.map(lambda step: step[0](step[1]), work))
         return len(ids)
+
+    def _unrecorded(self, job: Job) -> None:
+        """A direct job is submitted by the web process that stored it; one whose submission was
+        never recorded (that process died during RunPod's call) cannot be told apart from one
+        RunPod never got, so it fails rather than risk a second GPU job."""
+        message = "The web process stopped before RunPod's answer to /run was recorded; the job may or may not have run"
+        self.res.jobs.transition(job, JobStatus.FAILED, (JobStatus.QUEUED,), error={"code": "provider_error", "message": message})
 
     def _apply(self, job: Job, payload: dict, **fields) -> None:
         if job.streaming and payload.get("status") == "COMPLETED":
@@ -139,7 +148,12 @@ class Tracker:
             log.warning("job %s: stream read failed: %s", job.id, error)
             self.res.jobs.pending.schedule(job.id, time.time() + 1.0)
             return
-        self.res.jobs.append_output(job.id, [text for text in map(chat_chunk_text, payload.get("stream") or []) if text])
+        pieces = [item.get("output") for item in payload.get("stream") or [] if isinstance(item, dict)]
+        if job.direct:
+            self.res.jobs.log.append_pieces(job.id, pieces)
+        elif pieces:
+            chunks, rest = chat_stream.parse(pieces, self.res.jobs.log.rest(job.id))
+            self.res.jobs.log.append_chunks(job.id, chunks, rest)
         if payload.get("status") in ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"):
             self._poll(job)  # the final status carries the whole output
         else:
@@ -147,16 +161,22 @@ class Tracker:
             self.res.jobs.pending.schedule(job.id, time.time() + STREAM_INTERVAL)
 
     def _complete_log(self, job: Job, payload: dict) -> None:
-        """Before a streaming job ends, add what its log lacks of the final text (the end can
+        """Before a streaming job ends, add what its log lacks of the final output (the end can
         arrive by callback before the last /stream read), so every reader gets it whole."""
+        output = payload.get("output")
+        log = self.res.jobs.log
+        if job.direct:  # the aggregate output is the list of every piece
+            if isinstance(output, list):
+                log.append_pieces(job.id, output[len(log.pieces(job.id)) :])
+            return
         try:
-            final = chat_result(payload.get("output"), ResultContext(job.id, job.model, int(job.created), job.input))
+            final = result_of(job, output)
         except OutputError:
             return
         text = final["choices"][0]["message"]["content"] or ""
-        streamed = self.res.jobs.streamed_text(job.id)
+        streamed = log.streamed_text(job.id)
         if text.startswith(streamed) and len(text) > len(streamed):
-            self.res.jobs.append_output(job.id, [text[len(streamed) :]])
+            log.append_chunks(job.id, [{"choices": [{"index": 0, "delta": {"content": text[len(streamed) :]}}]}], "")
 
     def _submit(self, job: Job) -> None:
         try:

@@ -10,6 +10,7 @@ the request again and start a second GPU job.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -22,7 +23,7 @@ from integration.errors import ApiError
 from integration.jobs.accept import accept
 from integration.jobs.record import Job, JobStatus
 from integration.jobs.streaming import job_events
-from integration.surfaces.audio import TranscriptionFormSchema, transcription_file_input
+from integration.surfaces.audio import TranscriptionFormSchema
 from integration.surfaces.fields import load
 
 bp = Blueprint("openai", __name__)
@@ -76,12 +77,23 @@ def _stream_chat(job: Job) -> Response:
     def chunk(delta: dict, finish_reason: str | None = None) -> str:
         return event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]})
 
+    def relayed(choices: list) -> list:
+        """The worker's choices with content, tool calls and finish reasons as it streamed them."""
+        return [
+            {"index": c.get("index", 0), "delta": c.get("delta") or {}, "finish_reason": c.get("finish_reason")}
+            for c in choices
+            if isinstance(c, dict)
+        ]
+
     def events():
         yield chunk({"role": "assistant", "content": ""})
-        final = None
+        final, finished = None, False
         for item in job_events(res.jobs, job, deadline=deadline):
             if item.name == "chunk":
-                yield chunk({"content": item.data["text"]})
+                choices = relayed(item.data.get("choices") or [{"delta": {"content": item.data["text"]}}])
+                finished = finished or any(c["finish_reason"] for c in choices)
+                if choices:
+                    yield event({**base, "choices": choices})
             elif item.name == "keepalive":
                 yield ": keepalive\n\n"
             elif item.name == "job":
@@ -89,7 +101,10 @@ def _stream_chat(job: Job) -> Response:
         if final is None:
             yield event({"error": {"message": f"Job {job.id} is still running", "type": "api_error", "code": "timeout"}})
         elif final["status"] == JobStatus.COMPLETED.value:
-            yield chunk({}, "stop")
+            if not finished:
+                yield chunk({}, "stop")
+            if ((job.input.get("openai_input") or job.input).get("stream_options") or {}).get("include_usage"):
+                yield event({**base, "choices": [], "usage": (final.get("result") or {}).get("usage")})
         else:
             message = (final.get("error") or {}).get("message") or f"Job ended {final['status']}"
             yield event(
@@ -138,8 +153,8 @@ def audio_transcriptions():
     if not audio:
         raise ApiError(400, "validation_error", "'file' is empty", param="file")
     data = load(_form_schema, request.form.to_dict())
-    model, _ = surfaces.get("transcribe").resolve(data, resources().settings)
-    result = _run("transcribe", data, transcription_file_input(audio, data, model)).result
+    # Sent inline (worker-faster_whisper's `audio_base64`); the payload check refuses what RunPod would.
+    result = _run("transcribe", {**data, "audio_base64": base64.b64encode(audio).decode()}).result
     response_format = data.get("response_format", "json")
     if response_format in ("text", "srt", "vtt"):
         return Response(result["text"], mimetype="text/plain")

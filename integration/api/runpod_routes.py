@@ -7,6 +7,8 @@ Ids are RunPod's. `?endpoint_id=` overrides the routing of `run`, `runsync`,
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, g, jsonify, request
 
 from integration.api.admission import admit
@@ -31,8 +33,9 @@ def _submit(surface_name: str, wait_ms: int | None):
     direct = _direct()
     surface, endpoint_id = direct.endpoint(surface_name, request.args.get("endpoint_id"))
     body = load(_run_schema, json_body())
-    if "webhook_url" in body:
-        check_target(body["webhook_url"], direct.res.settings.webhook_allow_private, "webhook_url")
+    for name in ("webhook_url", "webhook"):
+        if name in body:
+            check_target(body[name], direct.res.settings.webhook_allow_private, name)
     return jsonify(direct.run(caller(), surface, endpoint_id, body, g.request_id, wait_ms))
 
 
@@ -63,10 +66,35 @@ def _job_route(operation: str):
     return view
 
 
-for _operation, _method in (("status", "GET"), ("stream", "GET"), ("cancel", "POST"), ("retry", "POST")):
+for _operation, _method in (("status", "GET"), ("cancel", "POST"), ("retry", "POST")):
     bp.add_url_rule(
         f"/runpod/<surface>/{_operation}/<runpod_id>", f"runpod_{_operation}", _job_route(_operation), methods=[_method]
     )
+
+
+_EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+@bp.get("/runpod/<surface>/stream/<runpod_id>")
+def runpod_stream(surface: str, runpod_id: str):
+    """`GET /v1/runpod/{surface}/stream/{id}`: the pieces this reader has not had yet.
+
+    A reader's place is `?after=<id>` or a cookie (which RunPod's SDK keeps in its session),
+    so every reader gets every piece; a reader with neither gets RunPod's own semantics
+    (each piece once, to whoever asks first)."""
+    direct = _direct()
+    direct.surface(surface)
+    job = direct.owned(g.key_id, runpod_id)
+    cookie = f"pr_stream_{job.id}"
+    after = request.args.get("after") or request.cookies.get(cookie)
+    if after is not None and not _EVENT_ID.match(after):
+        raise validation_error("Invalid value for 'after': a piece id such as 1764633600000-0.", "after")
+    answer, cursor = direct.stream(job, after)
+    response = jsonify(answer)
+    if cursor:
+        response.headers["X-Stream-Cursor"] = cursor
+        response.set_cookie(cookie, cursor, max_age=direct.res.settings.result_ttl, path="/v1/runpod/", httponly=True)
+    return response
 
 
 @bp.post("/runpod/<surface>/purge-queue")

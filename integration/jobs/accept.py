@@ -7,11 +7,14 @@ trip and a worker does the rest.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import TYPE_CHECKING
 
+from integration import adapters
 from integration.accounts.keys import Caller
+from integration.errors import ApiError
 from integration.jobs.record import Job, JobStatus
 
 if TYPE_CHECKING:
@@ -28,6 +31,10 @@ def accept(
     model, endpoint_id = surface.resolve(request, res.settings)
     if "webhook_url" in request:
         check_target(request["webhook_url"], res.settings.webhook_allow_private, "webhook_url")
+    worker = adapters.worker_for(res.settings, surface.name, model)
+    if job_input is None:
+        job_input = adapters.job_input(res.settings, worker, surface.name, request, model)
+    check_payload(job_input, request.get("policy"))
     job = Job(
         id=str(uuid.uuid4()),
         key_id=caller.key_id,
@@ -36,7 +43,8 @@ def accept(
         endpoint_id=endpoint_id,
         status=JobStatus.QUEUED,
         created=time.time(),
-        input=job_input if job_input is not None else surface.to_input(request, model),
+        input=job_input,
+        worker=worker,
         webhook_url=request.get("webhook_url"),
         policy=request.get("policy"),
         request_id=request_id,
@@ -44,3 +52,19 @@ def accept(
     )
     res.jobs.create(job, limits=caller.limits)
     return job
+
+
+RUN_MAX_BYTES = 10 * 1024 * 1024  # RunPod refuses larger /run bodies (docs: "Endpoint operations", /run)
+RUNSYNC_MAX_BYTES = 20 * 1024 * 1024  # and larger /runsync bodies
+_ENVELOPE = 1024  # the body's other fields: podrelay's callback URL, the policy's keys
+
+
+def check_payload(job_input: dict, policy: dict | None, limit: int = RUN_MAX_BYTES) -> None:
+    """A 413 naming RunPod's limit when the body RunPod would get is larger than it takes."""
+    size = len(json.dumps({"input": job_input, "policy": policy}, separators=(",", ":"))) + _ENVELOPE
+    if size > limit:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"The worker input would be {size / 1_048_576:.1f} MB; RunPod takes at most {limit // 1_048_576} MB per job",
+        )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import time
 
-from integration import surfaces
+from integration import adapters
+from integration.adapters import WorkerError
 from integration.jobs.record import UNFINISHED, Job, JobStatus
 from integration.jobs.store import JobStore
 from integration.surfaces.outputs import OutputError, ResultContext
@@ -17,16 +18,25 @@ from integration.surfaces.outputs import OutputError, ResultContext
 log = logging.getLogger(__name__)
 
 _FINAL = {
-    "FAILED": (JobStatus.FAILED, "runpod_failed", "RunPod reported the job failed"),
+    "FAILED": (JobStatus.FAILED, "worker_error", "The worker reported the job failed"),
     "CANCELLED": (JobStatus.CANCELLED, "cancelled", "The job was cancelled at RunPod"),
     "TIMED_OUT": (JobStatus.TIMED_OUT, "timed_out", "RunPod's execution timeout ran out"),
 }
 
 
-def _message(value, default: str) -> str:
-    if value is None or value == "":
-        return default
-    return (value if isinstance(value, str) else str(value))[:2000]
+def result_of(job: Job, output) -> dict:
+    """The job's result from the worker's output (WorkerError, or OutputError for an unreadable one).
+
+    A direct job's input was RunPod's own, so an output podrelay cannot read is kept as it is."""
+    context = ResultContext(job.id, job.model, int(job.created), job.input)
+    try:
+        return adapters.job_result(job.worker, job.surface, output, context)
+    except WorkerError:
+        raise
+    except OutputError:
+        if job.direct:
+            return {"object": "runpod.output", "output": output}
+        raise
 
 
 def apply_status(store: JobStore, job: Job, payload: dict, **fields) -> bool:
@@ -37,26 +47,24 @@ def apply_status(store: JobStore, job: Job, payload: dict, **fields) -> bool:
         fields["runpod_id"] = payload["id"]
     now = time.time()
     if status == "COMPLETED":
-        surface = surfaces.get(job.surface)
-        context = ResultContext(job.id, job.model, int(job.created), job.input)
         try:
-            result = surface.to_result(payload.get("output"), context)
+            result = result_of(job, payload.get("output"))
         except OutputError as error:
-            log.warning("job %s: unusable output: %s", job.id, error)
-            store.transition(
-                job,
-                JobStatus.FAILED,
-                UNFINISHED,
-                started=job.started or now,
-                error={"code": "invalid_output", "message": f"RunPod's output could not be read: {error}"},
-                **fields,
-            )
+            if isinstance(error, WorkerError):
+                log.warning("job %s: the worker reported an error: %s", job.id, error)
+                failure = {"code": "worker_error", "message": str(error)}
+            else:
+                log.warning("job %s: unusable output: %s", job.id, error)
+                failure = {"code": "invalid_output", "message": f"RunPod's output could not be read: {error}"}
+            store.transition(job, JobStatus.FAILED, UNFINISHED, started=job.started or now, error=failure, **fields)
             return True
         store.transition(job, JobStatus.COMPLETED, UNFINISHED, started=job.started or now, result=result, **fields)
         return True
     if status in _FINAL:
         state, code, default = _FINAL[status]
-        error = {"code": code, "message": _message(payload.get("error"), default)}
+        error = {"code": code, "message": adapters.message_of(payload.get("error")) or default}
+        if status == "FAILED":
+            log.warning("job %s: RunPod reports it FAILED: %s", job.id, error["message"][:300])
         store.transition(job, state, UNFINISHED, started=job.started or now, error=error, **fields)
         return True
     if status == "IN_PROGRESS" and job.status != JobStatus.RUNNING:

@@ -33,6 +33,7 @@ FINAL = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.T
 UNFINISHED = (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.RUNNING)
 
 _JSON_FIELDS = ("input", "result", "error", "policy", "callback")
+_BOOL_FIELDS = ("direct", "relay_stream")
 _FLOAT_FIELDS = ("created", "submitted", "started", "finished", "cost")
 _INT_FIELDS = ("submit_attempts", "polls")
 
@@ -63,11 +64,17 @@ class Job:
     submit_attempts: int = 0
     polls: int = 0
     request_id: str | None = None
+    worker: str | None = None  # the RunPod worker behind its endpoint (integration/adapters/); None: custom
+    direct: bool = False  # created by a RunPod direct route: its input is RunPod's own
+    relay_stream: bool = False  # a client asked for a direct job's stream: podrelay reads it into the log
 
     @property
     def streaming(self) -> bool:
-        """A chat job whose output is relayed piece by piece (RunPod's /stream)."""
-        return self.surface == "chat" and bool(self.input.get("stream"))
+        """A job whose output is relayed piece by piece from RunPod's /stream: a streamed chat,
+        or a direct job whose input asks to stream or whose stream a client has asked for."""
+        if self.direct:
+            return self.relay_stream or _wants_stream(self.input)
+        return self.surface == "chat" and _wants_stream(self.input)
 
     def to_redis(self) -> dict:
         """The hash fields: JSON for structures, nothing for None."""
@@ -79,6 +86,9 @@ class Job:
                 out[name] = json.dumps(value, separators=(",", ":"))
             elif isinstance(value, JobStatus):
                 out[name] = value.value
+            elif isinstance(value, bool):
+                if value:
+                    out[name] = "1"
             else:
                 out[name] = value
         return out
@@ -100,6 +110,8 @@ class Job:
                 kwargs[name] = int(raw)
             elif name == "status":
                 kwargs[name] = JobStatus(raw)
+            elif name in _BOOL_FIELDS:
+                kwargs[name] = raw in ("1", "True")
             else:
                 kwargs[name] = raw
         return cls(**kwargs)
@@ -121,3 +133,11 @@ class Job:
             "error": self.error,
             "cost": self.cost,
         }
+
+
+def _wants_stream(job_input: dict) -> bool:
+    """Whether a worker input asks for streamed output (worker-vllm's OpenAI route, or the legacy shorthand)."""
+    openai_input = job_input.get("openai_input")
+    if isinstance(openai_input, dict):
+        return bool(openai_input.get("stream"))
+    return bool(job_input.get("stream"))

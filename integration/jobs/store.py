@@ -23,6 +23,7 @@ import redis
 from integration.accounts.limits import LimitReached, Limits, month, reservation_keys, reserve
 from integration.errors import not_found
 from integration.jobs.events import EVENT_TYPES, EVENTS, Event
+from integration.jobs.log import LOG, JobLog
 from integration.jobs.record import UNFINISHED, Job, JobStatus
 from integration.logs import job_ids
 from integration.metrics import Metrics
@@ -37,7 +38,6 @@ KEY_JOBS = "pr:jobs:{}"  # per API key, scored by creation time: listing
 PENDING = "pr:pending"  # every unfinished job, scored by when it is next due
 WAKE = "pr:tracker:wake"  # pushed to when a job becomes due now (a callback arrived)
 CHANGED = "pr:changed:{}"  # pub/sub channel per job: a message on every status change
-LOG = "pr:log:{}"  # per job: its status changes and output pieces, in order (SSE, WebSocket)
 BY_RUNPOD_ID = "pr:runpod:{}"  # RunPod's job id -> podrelay's, for the direct routes
 OVERDUE_AFTER = 30.0  # a job due longer than this counts as backlog (/readyz, /metrics)
 
@@ -72,6 +72,7 @@ class JobStore:
         self.metrics = metrics
         self.result_ttl = result_ttl
         self.event_data = event_data or (lambda data: data)  # e.g. link large files instead of inlining
+        self.log = JobLog(conn, result_ttl)  # status changes and streamed output, in order
         self._transition = scripts.load(conn, __file__, "transition.lua")
         self.pending = LeasedSet(conn, PENDING)
         self._create = scripts.load(conn, __file__, "create.lua")
@@ -209,29 +210,6 @@ class JobStore:
         """Block up to `timeout` seconds, or until a job becomes due now (an idle tracker's sleep)."""
         self.conn.blpop([WAKE], timeout=timeout)
 
-    def append_output(self, job_id: str, texts: list[str]) -> None:
-        """Add streamed output pieces to the job's log (kept as long as results are)."""
-        if texts:
-            pipe = self.conn.pipeline(transaction=False)
-            for text in texts:
-                pipe.xadd(LOG.format(job_id), {"type": "chunk", "text": text}, maxlen=100_000, approximate=True)
-            pipe.expire(LOG.format(job_id), self.result_ttl)
-            pipe.execute()
-
-    def streamed_text(self, job_id: str) -> str:
-        """All output pieces in the job's log, joined."""
-        entries = self.conn.xrange(LOG.format(job_id), count=100_000)
-        return "".join(fields.get(b"text", b"").decode() for _, fields in entries if fields.get(b"type") == b"chunk")
-
-    def read_log(self, job_id: str, after: str, block_ms: int | None) -> list[tuple[str, dict]]:
-        """Log entries after stream id `after` (`0-0`: all), waiting up to `block_ms` for one."""
-        answer = self.conn.xread({LOG.format(job_id): after}, count=500, block=block_ms)
-        return [
-            (entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()})
-            for _, entries in answer or []
-            for entry_id, fields in entries
-        ]
-
     def set_runpod_id(self, job_id: str, runpod_id: str) -> None:
         """Record the RunPod id even on a job that is already final."""
         self.conn.hset(JOB.format(job_id), "runpod_id", runpod_id)
@@ -267,6 +245,15 @@ class JobStore:
     def set_runpod_status(self, job_id: str, runpod_status: str) -> None:
         """Record RunPod's status even on a job that is already final (a cancel confirmed)."""
         self.conn.hset(JOB.format(job_id), "runpod_status", runpod_status)
+
+    def relay_stream(self, job_id: str) -> None:
+        """Have the tracker read a direct job's RunPod stream into its log from now on (due now)."""
+        pipe = self.conn.pipeline(transaction=False)
+        pipe.hset(JOB.format(job_id), "relay_stream", "1")
+        pipe.zadd(PENDING, {job_id: 0}, xx=True)
+        pipe.lpush(WAKE, job_id)
+        pipe.ltrim(WAKE, 0, 0)
+        pipe.execute()
 
     def record_callback(self, job_id: str, payload: dict) -> bool:
         """Keep a provider callback on the job and make the job due now; False if final."""

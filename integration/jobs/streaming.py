@@ -1,13 +1,15 @@
 """A job's events as they happen: the iterator behind Server-Sent Events and WebSocket.
 
-Events come from the job's log (a Redis stream): `status` on every change, `chunk` for
-each piece of streamed output, and finally `job`, the whole job once it is final. Log
+Events come from the job's log (a Redis stream, `log.py`): `status` on every change,
+`chunk` for each streamed chat chunk (its text and choices), `piece` for each of a direct
+job's RunPod stream pieces, and finally `job`, the whole job once it is final. Log
 entry ids are the events' ids, so a client that reconnects with `Last-Event-ID` gets
 exactly what it missed.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -26,7 +28,7 @@ _FINAL = {s.value for s in JobStatus if s.final}
 class JobEvent:
     """One event of a job's stream: its name, its data, and its id (the log entry's)."""
 
-    name: str  # status | chunk | job | keepalive
+    name: str  # status | chunk | piece | job | keepalive
     data: dict
     id: str | None = None
 
@@ -40,7 +42,7 @@ def job_events(store: JobStore, job: Job, after: str = "0-0", deadline: float | 
     """Events after `after` until the job is final (then its `job` event) or `deadline` passes."""
     last, first, quiet_since = after, True, time.monotonic()
     while deadline is None or time.monotonic() < deadline:
-        entries = store.read_log(job.id, last, block_ms=None if first else BLOCK_MS)
+        entries = store.log.read(job.id, last, block_ms=None if first else BLOCK_MS)
         if not entries:
             # Nothing new. On the first look, or after a long silence, make sure the job is
             # not already over (its log may have expired, or never been written).
@@ -59,7 +61,11 @@ def job_events(store: JobStore, job: Job, after: str = "0-0", deadline: float | 
         for entry_id, fields in entries:
             last = entry_id
             if fields.get("type") == "chunk":
-                yield JobEvent("chunk", {"text": fields.get("text", "")}, entry_id)
+                chunk = json.loads(fields["chunk"]) if fields.get("chunk") else {}
+                yield JobEvent("chunk", {"text": fields.get("text", ""), "choices": chunk.get("choices", [])}, entry_id)
+                continue
+            if fields.get("type") == "piece":
+                yield JobEvent("piece", {"output": json.loads(fields.get("output", "null"))}, entry_id)
                 continue
             yield JobEvent("status", {"status": fields.get("status")}, entry_id)
             if fields.get("status") in _FINAL:

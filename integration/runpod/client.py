@@ -91,9 +91,16 @@ class RunPodClient:
 
     # -- operations -----------------------------------------------------------------
 
-    def run(self, endpoint_id: str, job_input: dict, webhook: str | None = None, policy: dict | None = None) -> dict:
+    def run(
+        self,
+        endpoint_id: str,
+        job_input: dict,
+        webhook: str | None = None,
+        policy: dict | None = None,
+        s3_config: dict | None = None,
+    ) -> dict:
         """Queue a job; answers `{"id", "status"}`."""
-        return self._call("run", "POST", f"{endpoint_id}/run", json=self._body(job_input, webhook, policy))
+        return self._call("run", "POST", f"{endpoint_id}/run", json=self._body(job_input, webhook, policy, s3_config))
 
     def runsync(
         self,
@@ -102,11 +109,12 @@ class RunPodClient:
         wait_ms: int | None = None,
         webhook: str | None = None,
         policy: dict | None = None,
+        s3_config: dict | None = None,
     ) -> dict:
         """Run and wait (RunPod holds the call up to `wait` ms, then answers the status)."""
         params = {"wait": wait_ms} if wait_ms else None
         read = max(self.timeout[1], (wait_ms or 90_000) / 1000 + 10)
-        body = self._body(job_input, webhook, policy)
+        body = self._body(job_input, webhook, policy, s3_config)
         return self._call("runsync", "POST", f"{endpoint_id}/runsync", json=body, params=params, read_timeout=read)
 
     def status(self, endpoint_id: str, job_id: str) -> dict:
@@ -136,12 +144,14 @@ class RunPodClient:
     # -- plumbing -------------------------------------------------------------------
 
     @staticmethod
-    def _body(job_input: dict, webhook: str | None, policy: dict | None) -> dict:
+    def _body(job_input: dict, webhook: str | None, policy: dict | None, s3_config: dict | None = None) -> dict:
         body: dict = {"input": job_input}
         if webhook:
             body["webhook"] = webhook
         if policy:
             body["policy"] = policy
+        if s3_config:
+            body["s3Config"] = s3_config
         return body
 
     def _call(self, operation: str, method: str, path: str, read_timeout: float | None = None, **kwargs) -> dict:

@@ -6,8 +6,6 @@ media normaliser (`outputs.media_result`).
 
 from __future__ import annotations
 
-import base64
-
 from marshmallow import Schema, fields, validate
 
 from integration.surfaces.fields import MAX_STRING, MediaUrl, RequestSchema, extras
@@ -54,25 +52,21 @@ _WHISPER_FORMATS = {"srt": "srt", "vtt": "vtt"}
 
 
 def transcription_input(request: dict, model: str) -> dict:
-    """worker-faster_whisper's input: `audio` (a URL), `model`, `transcription`, language, initial prompt."""
+    """A transcription worker's input: `audio` (a URL) or `audio_base64` (an upload), `model`,
+    `transcription`, language, initial prompt (worker-faster_whisper's names)."""
     job_input = {
-        "audio": request["audioUrl"],
         "model": _WHISPER_MODELS.get(model, model),
         "transcription": _WHISPER_FORMATS.get(request.get("response_format", ""), "plain_text"),
     }
+    if request.get("audio_base64"):
+        job_input["audio_base64"] = request["audio_base64"]
+    else:
+        job_input["audio"] = request["audioUrl"]
     if "language" in request:
         job_input["language"] = request["language"]
     if "prompt" in request:
         job_input["initial_prompt"] = request["prompt"]
-    job_input.update(extras(request, {"audioUrl", "language", "prompt", "response_format"}))
-    return job_input
-
-
-def transcription_file_input(audio: bytes, request: dict, model: str) -> dict:
-    """An uploaded file (OpenAI's multipart form), sent inline as worker-faster_whisper allows."""
-    job_input = transcription_input({**request, "audioUrl": ""}, model)
-    del job_input["audio"]
-    job_input["audio_base64"] = base64.b64encode(audio).decode()
+    job_input.update(extras(request, {"audioUrl", "audio_base64", "language", "prompt", "response_format"}))
     return job_input
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import array
+import base64
+import sys
+
 from marshmallow import ValidationError, fields, validate
 
 from integration.surfaces.fields import MAX_ITEMS, RequestSchema, extras
@@ -44,8 +48,17 @@ def embedding_input(request: dict, model: str) -> dict:
     return job_input
 
 
+def as_base64(vector: list) -> str:
+    """A vector as OpenAI's `encoding_format: base64` sends it: little-endian float32, base64."""
+    floats = array.array("f", vector)
+    if sys.byteorder != "little":
+        floats.byteswap()
+    return base64.b64encode(floats.tobytes()).decode()
+
+
 def embedding_result(output, ctx: ResultContext) -> dict:
-    """The worker's vectors as `{"object": "list", "data": [{"embedding"}], "model", "usage"}`."""
+    """The worker's vectors as `{"object": "list", "data": [{"embedding"}], "model", "usage"}`
+    (base64 strings when the request asked for `encoding_format: base64`, as OpenAI's SDK does by default)."""
     data = output.get("data") if isinstance(output, dict) else output
     if not isinstance(data, list) or not data:
         raise OutputError("embedding output has no data")
@@ -54,6 +67,8 @@ def embedding_result(output, ctx: ResultContext) -> dict:
         vector = item.get("embedding") if isinstance(item, dict) else item
         if not isinstance(vector, (list, str)):
             raise OutputError("embedding item has no vector")
+        if ctx.request.get("encoding_format") == "base64" and isinstance(vector, list):
+            vector = as_base64(vector)
         items.append({"object": "embedding", "index": index, "embedding": vector})
     usage = output.get("usage") if isinstance(output, dict) else None
     return {"object": "list", "data": items, "model": ctx.model, "usage": usage or {"prompt_tokens": 0, "total_tokens": 0}}

@@ -38,6 +38,7 @@ class Surface:
     action: tuple[str, str] = ("", "")  # its n8n action: (resource, operation)
     returns_file: bool = False  # results are files (images, audio, video): n8n binary data
     any_model: bool = False  # accept model slugs beyond `models` (vLLM serves what it is given)
+    worker: str = "custom"  # the RunPod worker assumed behind its endpoint (RUNPOD_WORKER_<NAME> overrides)
 
     @property
     def default_model(self) -> str:
@@ -87,9 +88,10 @@ SURFACES: dict[str, Surface] = {
             to_result=chat.chat_result,
             unit="1k_tokens",
             unit_price=0.0002,
-            units=lambda r: (_chars(r["messages"]) / 4 + r.get("max_tokens", 512)) / 1000,
+            units=lambda r: (_chars(r["messages"]) / 4 + chat.output_tokens(r)) / 1000,
             action=("Chat", "create"),
             any_model=True,
+            worker="worker-vllm",
         ),
         Surface(
             name="images",
@@ -104,6 +106,7 @@ SURFACES: dict[str, Surface] = {
             units=lambda r: r.get("n", 1) * _megapixels(r),
             action=("Image", "generate"),
             returns_file=True,
+            worker="worker-sdxl",
         ),
         Surface(
             name="transcribe",
@@ -117,6 +120,7 @@ SURFACES: dict[str, Surface] = {
             unit_price=0.006,
             units=lambda r: 1.0,  # the length is known only once fetched: one minute is assumed,
             action=("Audio", "transcribe"),
+            worker="worker-faster_whisper",
         ),
         Surface(
             name="embeddings",
@@ -130,6 +134,7 @@ SURFACES: dict[str, Surface] = {
             unit_price=0.00002,
             units=lambda r: _chars(r["input"]) / 4 / 1000,
             action=("Embedding", "create"),
+            worker="worker-infinity-embedding",
         ),
         Surface(
             name="speech",
@@ -144,6 +149,7 @@ SURFACES: dict[str, Surface] = {
             units=lambda r: len(r["input"]) / 1000,
             action=("Audio", "speech"),
             returns_file=True,
+            worker="worker-bark",
         ),
         Surface(
             name="video",
@@ -158,6 +164,7 @@ SURFACES: dict[str, Surface] = {
             units=lambda r: r.get("duration", 5),
             action=("Video", "generate"),
             returns_file=True,
+            worker="worker-mochi",
         ),
         Surface(
             name="audio_video",
@@ -200,6 +207,7 @@ SURFACES: dict[str, Surface] = {
             units=lambda r: r.get("n", 1) * _megapixels(r),
             action=("Image", "edit"),
             returns_file=True,
+            worker="worker-sdxl",
         ),
         Surface(
             name="upscale",
@@ -214,6 +222,7 @@ SURFACES: dict[str, Surface] = {
             units=lambda r: 1.0,
             action=("Image", "upscale"),
             returns_file=True,
+            worker="worker-esrgan",
         ),
         Surface(
             name="background_removal",

@@ -1,0 +1,99 @@
+"""A job's log: its status changes and streamed output, in order, in one Redis stream.
+
+Entries are `status` (written by the transition script), `chunk` (a streamed chat
+`chat.completion.chunk`, with its text) and `piece` (a direct job's RunPod `/stream` piece,
+kept as RunPod gave it). Entry ids are the event ids of `/v1/jobs/{id}/events`, so a client
+that reconnects with `Last-Event-ID` gets exactly what it missed, and every reader of a
+direct job's stream gets every piece (RunPod hands each piece out once; podrelay reads it
+once, into the log). SSE text of an event not finished at the end of a read is kept
+beside the log until the next read completes it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from integration.surfaces import chat_stream
+
+LOG = "pr:log:{}"  # per job: the entries above, kept as long as results are
+REST = "pr:logrest:{}"  # per job: SSE text of an unfinished event
+CURSOR = "pr:logcursor:{}"  # per job: how far readers without a cursor of their own have read its pieces
+MAX_ENTRIES = 100_000
+
+
+def _json(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class JobLog:
+    """Reads and appends a job's log."""
+
+    def __init__(self, conn: redis.Redis, ttl: int):
+        self.conn = conn
+        self.ttl = ttl
+
+    def rest(self, job_id: str) -> str:
+        """The SSE text of an event the last read left unfinished."""
+        value = self.conn.get(REST.format(job_id))
+        return value.decode() if value else ""
+
+    def append_chunks(self, job_id: str, chunks: list[dict], rest: str) -> None:
+        """Add streamed chat chunks, and keep the unfinished text for the next read."""
+        pipe = self.conn.pipeline()
+        for chunk in chunks:
+            entry = {"type": "chunk", "text": chat_stream.text(chunk), "chunk": _json(chunk)}
+            pipe.xadd(LOG.format(job_id), entry, maxlen=MAX_ENTRIES, approximate=True)
+        if rest:
+            pipe.set(REST.format(job_id), rest, ex=self.ttl)
+        else:
+            pipe.delete(REST.format(job_id))
+        pipe.expire(LOG.format(job_id), self.ttl)
+        pipe.execute()
+
+    def append_pieces(self, job_id: str, pieces: list) -> None:
+        """Add a direct job's stream pieces as RunPod gave them."""
+        if not pieces:
+            return
+        pipe = self.conn.pipeline(transaction=False)
+        for piece in pieces:
+            pipe.xadd(LOG.format(job_id), {"type": "piece", "output": _json(piece)}, maxlen=MAX_ENTRIES, approximate=True)
+        pipe.expire(LOG.format(job_id), self.ttl)
+        pipe.execute()
+
+    def entries(self, job_id: str, kind: str, after: str = "0-0") -> list[tuple[str, dict]]:
+        """Every entry of one kind after stream id `after`, oldest first."""
+        start = "(" + after if after != "0-0" else "-"
+        found = self.conn.xrange(LOG.format(job_id), min=start, count=MAX_ENTRIES)
+        return [
+            (entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()})
+            for entry_id, fields in found
+            if fields.get(b"type") == kind.encode()
+        ]
+
+    def streamed_text(self, job_id: str) -> str:
+        """All streamed chat text, joined."""
+        return "".join(fields.get("text", "") for _, fields in self.entries(job_id, "chunk"))
+
+    def pieces(self, job_id: str, after: str = "0-0") -> list[tuple[str, object]]:
+        """A direct job's stream pieces after `after`: (entry id, piece)."""
+        return [(entry_id, json.loads(fields["output"])) for entry_id, fields in self.entries(job_id, "piece", after)]
+
+    def shared_cursor(self, job_id: str) -> str:
+        """How far readers without a cursor of their own have read (RunPod's consume-once semantics)."""
+        value = self.conn.get(CURSOR.format(job_id))
+        return value.decode() if value else "0-0"
+
+    def set_shared_cursor(self, job_id: str, entry_id: str) -> None:
+        """Move the shared cursor on."""
+        self.conn.set(CURSOR.format(job_id), entry_id, ex=self.ttl)
+
+    def read(self, job_id: str, after: str, block_ms: int | None) -> list[tuple[str, dict]]:
+        """Entries after stream id `after` (`0-0`: all), waiting up to `block_ms` for one."""
+        answer = self.conn.xread({LOG.format(job_id): after}, count=500, block=block_ms)
+        return [
+            (entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()})
+            for _, entries in answer or []
+            for entry_id, fields in entries
+        ]
