@@ -7,7 +7,7 @@ import sys
 import click
 from flask import Flask
 
-from integration import logs, resources
+from integration import adapters, logs, resources
 from integration.accounts.cli import keys_group
 from integration.config import SettingError, Settings
 from integration.resources import Resources
@@ -16,6 +16,7 @@ from integration.resources import Resources
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app from `settings` (default: the environment)."""
     settings = settings or Settings.from_env()
+    adapters.check(settings)  # an unknown worker name is a start-up error, not a failed job later
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
@@ -52,12 +53,14 @@ def _register_cli(app: Flask) -> None:
     @click.option("--port", default=8010, show_default=True)
     @click.option("--queue-time", default=0.05, show_default=True, help="Seconds a job waits IN_QUEUE.")
     @click.option("--run-time", default=0.2, show_default=True, help="Seconds a job runs IN_PROGRESS.")
-    def emulator(host: str, port: int, queue_time: float, run_time: float) -> None:
+    @click.option("--worker", "workers", multiple=True, help="ENDPOINT=WORKER[@VERSION]: the stock worker an endpoint runs.")
+    def emulator(host: str, port: int, queue_time: float, run_time: float, workers: tuple[str, ...]) -> None:
         """Serve the RunPod emulator (RunPod's serverless API, for local runs and tests)."""
         from emulator.server import serve
         from emulator.state import Emulator
 
-        serve(host, port, Emulator(queue_time=queue_time, run_time=run_time))
+        mapping = dict(item.split("=", 1) for item in workers if "=" in item)
+        serve(host, port, Emulator(queue_time=queue_time, run_time=run_time, workers=mapping))
 
     @app.cli.command("n8n-spec")
     @click.option("--check", is_flag=True, help="Fail if the committed spec differs from the registry's.")

@@ -67,6 +67,10 @@ def bench_env(redis_url: str, emulator_port: int | None = None, **extra: str) ->
         "RUNPOD_API_KEY": "bench",
         "RUNPOD_ENDPOINT_CHAT": "bench-chat",
         "RUNPOD_ENDPOINT_EMBEDDINGS": "bench-embeddings",
+        # The emulator's `custom` worker on both: the benchmarks measure podrelay's pipeline, and
+        # steer jobs through their input (`emulate`), which stock workers would refuse.
+        "RUNPOD_WORKER_CHAT": "custom",
+        "RUNPOD_WORKER_EMBEDDINGS": "custom",
         "SECRET_KEY": "bench-secret",
         "LOG_LEVEL": "WARNING",
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",

@@ -1,7 +1,10 @@
 """RunPod's serverless HTTP API over the emulated endpoints (`/v2/{endpoint_id}/...`).
 
-Also `/_emulator/*` for tests and drills: inject faults (`POST /_emulator/faults`),
-read call counts (`GET /_emulator/stats`). Serve with `flask --app app emulator`.
+Also `/_emulator/*` for tests and drills: inject faults (`POST /_emulator/faults`), steer
+an endpoint's next jobs (`POST /_emulator/steer`), name an endpoint's worker
+(`POST /_emulator/workers`), read call counts (`GET /_emulator/stats`), and the files
+emulated workers uploaded (`GET /_emulator/files/<name>`). Serve with
+`flask --app app emulator`.
 """
 
 from __future__ import annotations
@@ -9,10 +12,13 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from emulator.state import FINAL, Emulator
+
+RUN_MAX_BYTES = 10 * 1024 * 1024  # runpod/docs operation-reference: /run
+RUNSYNC_MAX_BYTES = 20 * 1024 * 1024  # and /runsync
 
 
 def create_emulator_app(emulator: Emulator | None = None) -> Flask:
@@ -48,10 +54,13 @@ def create_emulator_app(emulator: Emulator | None = None) -> Flask:
         refused = guard(operation)
         if refused:
             return refused, None
+        limit = RUNSYNC_MAX_BYTES if operation == "runsync" else RUN_MAX_BYTES
+        if (request.content_length or 0) > limit:
+            return answer(operation, {"error": f"request body exceeds {limit // 1_048_576} MB"}, 413), None
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
             return answer(operation, {"error": "input is required"}, 400), None
-        return None, state.run(endpoint_id, body["input"], body.get("webhook"))
+        return None, state.run(endpoint_id, body["input"], body.get("webhook"), sync=operation == "runsync")
 
     @app.post("/v2/<endpoint_id>/run")
     def run(endpoint_id: str):
@@ -121,6 +130,28 @@ def create_emulator_app(emulator: Emulator | None = None) -> Flask:
                     state.faults[operation] = deque(int(c) for c in codes)
         return jsonify({"ok": True})
 
+    @app.post("/_emulator/steer")
+    def steer():
+        """`{"endpoint_id", "controls": {...}, "count": 1}`: the endpoint's next jobs behave so."""
+        body = request.get_json(force=True) or {}
+        state.steer(body["endpoint_id"], body.get("controls") or {}, int(body.get("count", 1)))
+        return jsonify({"ok": True})
+
+    @app.post("/_emulator/workers")
+    def workers():
+        """`{"<endpoint id>": "worker-vllm@2.24", ...}`: the workers behind endpoints."""
+        body = request.get_json(force=True) or {}
+        with state._lock:
+            state.workers.update({str(k): str(v) for k, v in body.items()})
+        return jsonify({"ok": True, "workers": state.workers})
+
+    @app.get("/_emulator/files/<name>")
+    def uploaded(name: str):
+        data = state.files.get(name)
+        if data is None:
+            return jsonify({"error": "no such file"}), 404
+        return Response(data, mimetype="application/octet-stream")
+
     @app.get("/_emulator/stats")
     def stats():
         calls: dict[str, dict[str, int]] = {}
@@ -156,6 +187,9 @@ def make_emulator_server(host: str = "127.0.0.1", port: int = 0, emulator: Emula
 
 
 def serve(host: str, port: int, emulator: Emulator | None = None) -> None:
+    """Serve until interrupted."""
+    emulator = emulator or Emulator()
     server = make_emulator_server(host, port, emulator)
+    emulator.base_url = f"http://{host}:{server.server_port}"
     print(f"RunPod emulator on http://{host}:{server.server_port}/v2", flush=True)
     server.serve_forever()

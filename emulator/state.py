@@ -1,105 +1,40 @@
 """The emulated RunPod Serverless endpoints: jobs, their timing, outputs and callbacks.
 
 Jobs move IN_QUEUE -> IN_PROGRESS -> COMPLETED (or FAILED, TIMED_OUT, CANCELLED) on a
-clock, as RunPod's do. A job's input may carry `emulate: {outcome, queue, delay,
-error, output, forget}` to steer it; otherwise the output is made from the input in the
-shape of the stock worker for it (worker-vllm, an image worker, faster-whisper,
-infinity-embedding). Finished jobs with a `webhook` are POSTed to it, as RunPod does.
+clock, as RunPod's do (runpod/docs, `serverless/endpoints/job-states.mdx`). Each endpoint
+runs an emulated stock worker (`emulator/workers/`), whose handler decides the output,
+the error and the stream pieces as the real one would, through runpod-python's rules
+(`serverless.py`). RunPod's own behaviour follows its docs (`operation-reference.mdx`,
+`send-requests.mdx`): `/stream` hands each piece out once; `/runsync` ids start with
+`sync-` and its results are kept 1 minute, `/run`'s 30 minutes; bodies over 10 MB
+(`/run`) or 20 MB (`/runsync`) are refused; finished jobs with a `webhook` are POSTed to
+it, retried twice.
+
+A test steers jobs with `steer(endpoint_id, controls)` (the next jobs on an endpoint), or
+a `custom` endpoint's input may carry `emulate: {outcome, queue, delay, error, output,
+forget}`: `outcome`, `error` and `output` replace what the worker would answer.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import heapq
 import logging
-import struct
 import threading
 import time
 import uuid
-import zlib
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import requests
+
+from emulator import serverless
+from emulator.workers import WorkerEnv, parse
 
 log = logging.getLogger(__name__)
 
 FINAL = {"COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED"}
-
-
-def tiny_png(seed: str, size: int = 8) -> bytes:
-    """A real, valid PNG of one colour derived from `seed`."""
-    r, g, b = hashlib.sha256(seed.encode()).digest()[:3]
-    rows = b"".join(b"\x00" + bytes([r, g, b]) * size for _ in range(size))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
-def tiny_wav(seed: str, samples: int = 800) -> bytes:
-    """A real, valid WAV file: a short tone whose pitch comes from `seed`."""
-    step = 1 + hashlib.sha256(seed.encode()).digest()[0] % 16
-    data = bytes((128 + (i * step) % 64) for i in range(samples))
-    header = struct.pack(
-        "<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(data), b"WAVE", b"fmt ", 16, 1, 1, 8000, 8000, 1, 8, b"data", len(data)
-    )
-    return header + data
-
-
-def tiny_mp4(seed: str) -> bytes:
-    """The first box of an MP4 file and some bytes: enough to be recognised as video/mp4."""
-    return struct.pack(">I4s4sI", 24, b"ftyp", b"isom", 512) + b"isomiso2" + hashlib.sha256(seed.encode()).digest()
-
-
-def make_output(job_input: dict):
-    """An output in the shape the stock worker for this kind of input gives."""
-    if "messages" in job_input:
-        last = next((m.get("content") for m in reversed(job_input["messages"]) if m.get("role") == "user"), "")
-        text = f"Echo: {last if isinstance(last, str) else 'content parts'}"
-        return [
-            {"choices": [{"tokens": [text]}], "usage": {"input": len(str(job_input["messages"])) // 4, "output": len(text) // 4}}
-        ]
-    if "text" in job_input:  # text to speech
-        return {"audio": base64.b64encode(tiny_wav(job_input["text"])).decode(), "format": "wav"}
-    if "num_frames" in job_input:  # video, from text, an image or audio
-        return {"video": base64.b64encode(tiny_mp4(str(job_input))).decode()}
-    if "duration" in job_input and "prompt" in job_input:  # music
-        return {"audio": base64.b64encode(tiny_wav(job_input["prompt"])).decode(), "format": "wav"}
-    if "image" in job_input:  # edit, upscale, background removal
-        image = "data:image/png;base64," + base64.b64encode(tiny_png(str(job_input))).decode()
-        return {"images": [image] * int(job_input.get("num_images", 1))}
-    if "audio" in job_input or "audio_base64" in job_input:
-        source = job_input.get("audio") or f"{len(base64.b64decode(job_input['audio_base64']))} uploaded bytes"
-        text = f"Transcript of {source}"
-        segments = [{"id": 0, "seek": 0, "start": 0.0, "end": 2.5, "text": " " + text}]
-        return {
-            "segments": segments,
-            "detected_language": job_input.get("language", "en"),
-            "transcription": text,
-            "device": "cuda",
-        }
-    if "prompt" in job_input:
-        image = "data:image/png;base64," + base64.b64encode(tiny_png(job_input["prompt"])).decode()
-        return {"images": [image] * int(job_input.get("num_images", 1))}
-    if "input" in job_input:
-        texts = job_input["input"] if isinstance(job_input["input"], list) else [job_input["input"]]
-        data = []
-        for index, text in enumerate(texts):
-            digest = hashlib.sha256(str(text).encode()).digest()
-            data.append({"object": "embedding", "index": index, "embedding": [round(b / 255 - 0.5, 4) for b in digest[:8]]})
-        tokens = sum(len(str(t).split()) for t in texts)
-        return {
-            "object": "list",
-            "data": data,
-            "model": job_input.get("model"),
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
-    return {"echo": job_input}
 
 
 @dataclass
@@ -119,6 +54,8 @@ class EmulatedJob:
     retries: int = 0
     streamed: int = 0  # pieces already handed out by /stream
     controls: dict = field(default_factory=dict)
+    result: serverless.Outcome | None = None  # what the worker's handler answered
+    sync: bool = False  # made by /runsync: kept 1 minute once finished
 
     def payload(self) -> dict:
         body = {
@@ -133,12 +70,28 @@ class EmulatedJob:
             body["error"] = self.error
         return body
 
+    @property
+    def kept(self) -> float:
+        """How long RunPod keeps the finished job: 1 minute for /runsync, 30 for /run."""
+        return 60.0 if self.sync else 1800.0
+
 
 class Emulator:
     """RunPod's endpoints in memory, on a clock; thread-safe."""
 
-    def __init__(self, api_key: str | None = None, queue_time: float = 0.05, run_time: float = 0.2, forget_after: float = 1800):
+    def __init__(
+        self,
+        api_key: str | None = None,
+        queue_time: float = 0.05,
+        run_time: float = 0.2,
+        forget_after: float = 1800,
+        workers: dict[str, str] | None = None,
+    ):
         self.api_key = api_key
+        self.workers = dict(workers or {})  # endpoint id -> "worker-name[@version][+nobucket]"; others: custom
+        self.steering: dict[str, deque] = {}  # endpoint id -> controls for its next jobs
+        self.files: dict[str, bytes] = {}  # what emulated workers uploaded to their bucket
+        self.base_url = ""  # set once the server listens (bucket URLs point at it)
         self.queue_time = queue_time
         self.run_time = run_time
         self.forget_after = forget_after
@@ -175,21 +128,53 @@ class Emulator:
 
     # -- operations -----------------------------------------------------------------
 
-    def run(self, endpoint_id: str, job_input: dict, webhook: str | None) -> EmulatedJob:
-        controls = job_input.get("emulate") if isinstance(job_input.get("emulate"), dict) else {}
+    def steer(self, endpoint_id: str, controls: dict, count: int = 1) -> None:
+        """The next `count` jobs on `endpoint_id` take `controls` (outcome, queue, delay, error, output, forget)."""
+        with self._lock:
+            self.steering.setdefault(endpoint_id, deque()).extend([dict(controls)] * count)
+
+    def upload(self, data: bytes, name: str) -> str:
+        """An emulated bucket: the file, served by the emulator at the URL answered."""
+        key = f"{uuid.uuid4().hex[:8]}-{name.replace('/', '-')}"
+        with self._lock:
+            self.files[key] = data
+        return f"{self.base_url}/_emulator/files/{key}"
+
+    def fetch(self, url: str) -> bytes:
+        """What a worker downloads: the file, from this machine; elsewhere a stand-in (no network here)."""
+        if urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"):
+            return self._session.get(url, timeout=(2, 30)).content
+        return url.encode()
+
+    def _outcome(self, endpoint_id: str, job_id: str, job_input: dict) -> serverless.Outcome:
+        module, version = parse(self.workers.get(endpoint_id, "custom").split("+")[0])
+        nobucket = "+nobucket" in self.workers.get(endpoint_id, "")
+        env = WorkerEnv(version=version, upload=None if nobucket else self.upload, fetch=self.fetch)
+        handler = module.make_handler(env, job_input) if module.NAME == "custom" else module.make_handler(env)
+        return serverless.run(handler, {"id": job_id, "input": job_input}, module.AGGREGATE)
+
+    def run(self, endpoint_id: str, job_input: dict, webhook: str | None, sync: bool = False) -> EmulatedJob:
+        with self._lock:
+            planned = self.steering.get(endpoint_id)
+            steered = planned.popleft() if planned else None
+        controls = steered or (job_input.get("emulate") if isinstance(job_input.get("emulate"), dict) else {})
         now = time.time()
         queue = float(controls.get("queue", self.queue_time))
+        job_id = f"sync-{uuid.uuid4()}" if sync else f"{uuid.uuid4()}-u1"
+        result = self._outcome(endpoint_id, job_id, job_input)
         job = EmulatedJob(
-            id=f"{uuid.uuid4()}-u1",
+            id=job_id,
             endpoint_id=endpoint_id,
             input=job_input,
             webhook=webhook,
             created=now,
             start_at=now + queue,
             finish_at=now + queue + float(controls.get("delay", self.run_time)),
-            outcome=controls.get("outcome", "COMPLETED"),
+            outcome=controls.get("outcome", result.status),
             forget=bool(controls.get("forget")),
             controls=controls,
+            result=result,
+            sync=sync,
         )
         with self._lock:
             self.jobs[job.id] = job
@@ -208,7 +193,7 @@ class Emulator:
     def get(self, endpoint_id: str, job_id: str) -> EmulatedJob | None:
         with self._lock:
             job = self._find(endpoint_id, job_id)
-            if job and job.status in FINAL and (job.forget or time.time() - job.finish_at > self.forget_after):
+            if job and job.status in FINAL and (job.forget or time.time() - job.finish_at > min(self.forget_after, job.kept)):
                 return None  # RunPod forgets finished jobs
             return job
 
@@ -225,7 +210,7 @@ class Emulator:
             if job and job.status in ("FAILED", "TIMED_OUT", "CANCELLED"):
                 now = time.time()
                 job.status, job.error, job.retries = "IN_QUEUE", None, job.retries + 1
-                job.outcome = job.controls.get("retry_outcome", "COMPLETED")
+                job.outcome = job.controls.get("retry_outcome", job.result.status if job.result else "COMPLETED")
                 job.start_at, job.finish_at = now + self.queue_time, now + self.queue_time + self.run_time
                 heapq.heappush(self._timers, (job.finish_at, job.id))
                 self._wake.notify()
@@ -261,19 +246,17 @@ class Emulator:
         }
 
     def stream_chunks(self, job: EmulatedJob) -> list[dict]:
-        """The output produced since the last call, in pieces (RunPod's /stream hands each out once)."""
+        """The pieces produced since the last call (RunPod's /stream hands each out once): the
+        worker's stream pieces as its run goes on, or a plain handler's output once it is done."""
         with self._lock:
-            if "messages" not in job.input:
-                pieces = [job.output] if job.status == "COMPLETED" else []
-            else:
-                output = job.output if isinstance(job.output, list) else make_output(job.input)
-                words = "".join(output[0]["choices"][0]["tokens"]).split(" ")
-                pieces = [{"choices": [{"tokens": [w if i == 0 else " " + w]}]} for i, w in enumerate(words)]
-                if job.status in ("IN_QUEUE", "IN_PROGRESS"):
-                    done = max(0.0, min(1.0, (time.time() - job.start_at) / max(job.finish_at - job.start_at, 1e-6)))
-                    pieces = pieces[: int(len(pieces) * done)] if job.status == "IN_PROGRESS" else []
-                elif job.status != "COMPLETED":
-                    pieces = pieces[: job.streamed]
+            pieces = list(job.result.pieces) if job.result else []
+            if not pieces and job.status == "COMPLETED" and not (job.result and job.result.pieces):
+                pieces = [job.output]
+            elif job.status in ("IN_QUEUE", "IN_PROGRESS"):
+                done = max(0.0, min(1.0, (time.time() - job.start_at) / max(job.finish_at - job.start_at, 1e-6)))
+                pieces = pieces[: int(len(pieces) * done)] if job.status == "IN_PROGRESS" else []
+            elif job.status != "COMPLETED" and job.status != "FAILED":
+                pieces = pieces[: job.streamed]
             new, job.streamed = pieces[job.streamed :], max(job.streamed, len(pieces))
         return [{"output": piece} for piece in new]
 
@@ -285,10 +268,12 @@ class Emulator:
             return
         if now >= job.finish_at:
             job.status = job.outcome
+            result = job.result or serverless.Outcome("COMPLETED")
             if job.outcome == "COMPLETED":
-                job.output = job.controls["output"] if "output" in job.controls else make_output(job.input)
+                job.output = job.controls["output"] if "output" in job.controls else result.output
             elif job.outcome in ("FAILED", "TIMED_OUT"):
-                job.error = job.controls.get("error", "handler raised: emulated failure")
+                default = result.error if result.status == "FAILED" else "handler raised: emulated failure"
+                job.error = job.controls.get("error", default)
         elif now >= job.start_at:
             job.status = "IN_PROGRESS"
 

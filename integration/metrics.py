@@ -56,6 +56,7 @@ class Metrics:
         self._pending: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._failing = False
 
     def inc(self, name: str, amount: float = 1, **labels) -> None:
         """Add to a counter."""
@@ -85,9 +86,15 @@ class Metrics:
                 pipe.hincrbyfloat(METRICS, field, amount)
             pipe.execute()
         except redis.RedisError as error:  # keep the counts for the next round
-            log.warning("metrics not flushed: %s", error)
+            if not self._failing:  # once per outage, not once a second
+                log.warning("metrics not flushed (kept for later): %s", error)
+            self._failing = True
             with self._lock:
                 self._pending.update(pending)
+            return
+        if self._failing:
+            log.info("metrics flushed again")
+        self._failing = False
 
     def _ensure_flusher(self) -> None:
         if self._thread is not None:  # on every request: no liveness check here, the loop cannot end

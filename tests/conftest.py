@@ -62,7 +62,7 @@ def redis_url(redis_base_url):
 
 @pytest.fixture(scope="session")
 def emulator():
-    state = Emulator(api_key=EMULATOR_KEY, queue_time=0.05, run_time=0.1)
+    state = Emulator(api_key=EMULATOR_KEY, queue_time=0.05, run_time=0.1)  # endpoints run `custom` unless a test names a worker
     server = make_emulator_server(emulator=state)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     state.base_url = f"http://127.0.0.1:{server.server_port}"
@@ -74,8 +74,18 @@ def emulator():
 def make_stack(redis_url, emulator, tmp_path):
     stacks: list[Stack] = []
 
-    def build(callbacks: bool = True, workers: int = 1, procfile: bool = False, web_env: dict | None = None, **changes) -> Stack:
+    def build(
+        callbacks: bool = True,
+        workers: int = 1,
+        procfile: bool = False,
+        web_env: dict | None = None,
+        runpod_workers: dict | None = None,
+        **changes,
+    ) -> Stack:
+        """`workers` worker processes; `runpod_workers` the RunPod workers behind the endpoints (settings' `workers`)."""
         public = "auto" if callbacks else None
+        if runpod_workers is not None:
+            changes["workers"] = runpod_workers
         # Receivers in tests listen on loopback; retries come fast.
         changes.setdefault("webhook_allow_private", True)
         changes.setdefault("webhook_retry_schedule", (0, 0.3, 0.3, 0.3))

@@ -66,7 +66,14 @@ def test_enqueue_answers_202_with_enqueue_object_and_location(client, auth, app,
 
 
 def test_extra_keys_pass_through_to_worker_input(client, auth, app):
-    body = {**CHAT, "temperature": 0.2, "top_p": 0.9, "seed": 7, "repetition_penalty": 1.1, "webhook_url": "https://93.184.215.14/hooks"}
+    body = {
+        **CHAT,
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "seed": 7,
+        "repetition_penalty": 1.1,
+        "webhook_url": "https://93.184.215.14/hooks",
+    }
     job_id = post(client, "/chat/completions", body, auth).get_json()["id"]
     job = of(app).jobs.get(job_id)
     # vLLM's sampling parameters go where worker-vllm's legacy input reads them; others pass through.

@@ -70,7 +70,7 @@ def test_surface_completes_by_polling_alone(make_stack, emulator, surface):
 @pytest.mark.parametrize("callbacks", [True, False], ids=["callback", "polling"])
 @pytest.mark.parametrize(
     "outcome, status, code",
-    [("FAILED", "failed", "runpod_failed"), ("CANCELLED", "cancelled", "cancelled"), ("TIMED_OUT", "timed_out", "timed_out")],
+    [("FAILED", "failed", "worker_error"), ("CANCELLED", "cancelled", "cancelled"), ("TIMED_OUT", "timed_out", "timed_out")],
 )
 def test_runpod_final_states_end_the_job_with_the_reason(make_stack, callbacks, outcome, status, code):
     stack = make_stack(callbacks=callbacks)

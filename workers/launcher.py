@@ -52,9 +52,10 @@ def launch(settings: Settings, demo: bool = False, workers: int = 1) -> int:
     if demo:
         emulator_port = int(env.get("EMULATOR_PORT", DEMO_EMULATOR_PORT))
         env.update(demo_environment(int(env["PORT"]), emulator_port))
-        manager.add_process(
-            "emulator", f"{sys.executable} -m flask --app app emulator --port {emulator_port}", env=env, cwd=str(ROOT)
-        )
+        # Each endpoint runs the stock worker podrelay assumes for its surface.
+        mapping = " ".join(f"--worker emulated-{s.name}={s.worker}" for s in surfaces.SURFACES.values())
+        command = f"{sys.executable} -m flask --app app emulator --port {emulator_port} {mapping}"
+        manager.add_process("emulator", command, env=env, cwd=str(ROOT))
     for name, command in procfile.processes.items():
         for index in range(workers if name == "worker" else 1):
             manager.add_process(f"{name}.{index + 1}", command, env=env, cwd=str(ROOT))

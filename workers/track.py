@@ -22,7 +22,6 @@ from integration.readiness import HEARTBEAT_EVERY, beat, worker_name
 from integration.resources import Resources
 from integration.runpod.budget import CallBudget
 from integration.runpod.client import RunPodNotFound, RunPodUnavailable
-from integration.surfaces import chat_stream
 from integration.surfaces.outputs import OutputError
 from workers.schedule import STREAM_INTERVAL, next_poll_delay, retry_delay
 from workers.submit import submit
@@ -152,8 +151,7 @@ class Tracker:
         if job.direct:
             self.res.jobs.log.append_pieces(job.id, pieces)
         elif pieces:
-            chunks, rest = chat_stream.parse(pieces, self.res.jobs.log.rest(job.id))
-            self.res.jobs.log.append_chunks(job.id, chunks, rest)
+            self.res.jobs.log.add_pieces(job.id, pieces)
         if payload.get("status") in ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"):
             self._poll(job)  # the final status carries the whole output
         else:
@@ -169,6 +167,8 @@ class Tracker:
             if isinstance(output, list):
                 log.append_pieces(job.id, output[len(log.pieces(job.id)) :])
             return
+        if isinstance(output, list):  # every piece, as the worker streamed them
+            log.finish_pieces(job.id, output)
         try:
             final = result_of(job, output)
         except OutputError:
@@ -176,7 +176,8 @@ class Tracker:
         text = final["choices"][0]["message"]["content"] or ""
         streamed = log.streamed_text(job.id)
         if text.startswith(streamed) and len(text) > len(streamed):
-            log.append_chunks(job.id, [{"choices": [{"index": 0, "delta": {"content": text[len(streamed) :]}}]}], "")
+            _, read = log.stream_state(job.id)
+            log.append_chunks(job.id, [{"choices": [{"index": 0, "delta": {"content": text[len(streamed) :]}}]}], "", read)
 
     def _submit(self, job: Job) -> None:
         try:

@@ -45,6 +45,7 @@ def accept(
         created=time.time(),
         input=job_input,
         worker=worker,
+        shape={name: request[name] for name in surface.shape if name in request} or None,
         webhook_url=request.get("webhook_url"),
         policy=request.get("policy"),
         request_id=request_id,

@@ -18,7 +18,7 @@ import redis
 from integration.surfaces import chat_stream
 
 LOG = "pr:log:{}"  # per job: the entries above, kept as long as results are
-REST = "pr:logrest:{}"  # per job: SSE text of an unfinished event
+STATE = "pr:logstate:{}"  # per job: {"rest": SSE text of an unfinished event, "read": stream pieces parsed}
 CURSOR = "pr:logcursor:{}"  # per job: how far readers without a cursor of their own have read its pieces
 MAX_ENTRIES = 100_000
 
@@ -34,21 +34,31 @@ class JobLog:
         self.conn = conn
         self.ttl = ttl
 
-    def rest(self, job_id: str) -> str:
-        """The SSE text of an event the last read left unfinished."""
-        value = self.conn.get(REST.format(job_id))
-        return value.decode() if value else ""
+    def stream_state(self, job_id: str) -> tuple[str, int]:
+        """The SSE text of an event the last read left unfinished, and how many pieces were parsed."""
+        value = self.conn.get(STATE.format(job_id))
+        state = json.loads(value) if value else {}
+        return state.get("rest", ""), int(state.get("read", 0))
 
-    def append_chunks(self, job_id: str, chunks: list[dict], rest: str) -> None:
-        """Add streamed chat chunks, and keep the unfinished text for the next read."""
+    def add_pieces(self, job_id: str, pieces: list) -> None:
+        """Parse a streamed chat's next pieces (RunPod's /stream, in order) into chunks and add them."""
+        rest, read = self.stream_state(job_id)
+        chunks, rest = chat_stream.parse(pieces, rest)
+        self.append_chunks(job_id, chunks, rest, read + len(pieces))
+
+    def finish_pieces(self, job_id: str, output: list) -> None:
+        """The final output is the list of every piece: add the chunks of those not read yet."""
+        rest, read = self.stream_state(job_id)
+        chunks, rest = chat_stream.parse(output[read:], rest)
+        self.append_chunks(job_id, chunks + chat_stream.finish(rest), "", len(output))
+
+    def append_chunks(self, job_id: str, chunks: list[dict], rest: str, read: int) -> None:
+        """Add streamed chat chunks, and keep the unfinished text and the count for the next read."""
         pipe = self.conn.pipeline()
         for chunk in chunks:
             entry = {"type": "chunk", "text": chat_stream.text(chunk), "chunk": _json(chunk)}
             pipe.xadd(LOG.format(job_id), entry, maxlen=MAX_ENTRIES, approximate=True)
-        if rest:
-            pipe.set(REST.format(job_id), rest, ex=self.ttl)
-        else:
-            pipe.delete(REST.format(job_id))
+        pipe.set(STATE.format(job_id), _json({"rest": rest, "read": read}), ex=self.ttl)
         pipe.expire(LOG.format(job_id), self.ttl)
         pipe.execute()
 

@@ -28,7 +28,7 @@ def result_of(job: Job, output) -> dict:
     """The job's result from the worker's output (WorkerError, or OutputError for an unreadable one).
 
     A direct job's input was RunPod's own, so an output podrelay cannot read is kept as it is."""
-    context = ResultContext(job.id, job.model, int(job.created), job.input)
+    context = ResultContext(job.id, job.model, int(job.created), job.input, job.shape or {})
     try:
         return adapters.job_result(job.worker, job.surface, output, context)
     except WorkerError:

@@ -32,7 +32,7 @@ class JobStatus(StrEnum):
 FINAL = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMED_OUT}
 UNFINISHED = (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.RUNNING)
 
-_JSON_FIELDS = ("input", "result", "error", "policy", "callback")
+_JSON_FIELDS = ("input", "result", "error", "policy", "callback", "shape")
 _BOOL_FIELDS = ("direct", "relay_stream")
 _FLOAT_FIELDS = ("created", "submitted", "started", "finished", "cost")
 _INT_FIELDS = ("submit_attempts", "polls")
@@ -66,6 +66,7 @@ class Job:
     request_id: str | None = None
     worker: str | None = None  # the RunPod worker behind its endpoint (integration/adapters/); None: custom
     direct: bool = False  # created by a RunPod direct route: its input is RunPod's own
+    shape: dict | None = None  # how the client asked for the result (e.g. encoding_format)
     relay_stream: bool = False  # a client asked for a direct job's stream: podrelay reads it into the log
 
     @property

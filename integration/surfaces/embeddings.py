@@ -67,8 +67,9 @@ def embedding_result(output, ctx: ResultContext) -> dict:
         vector = item.get("embedding") if isinstance(item, dict) else item
         if not isinstance(vector, (list, str)):
             raise OutputError("embedding item has no vector")
-        if ctx.request.get("encoding_format") == "base64" and isinstance(vector, list):
+        if ctx.options.get("encoding_format") == "base64" and isinstance(vector, list):
             vector = as_base64(vector)
         items.append({"object": "embedding", "index": index, "embedding": vector})
     usage = output.get("usage") if isinstance(output, dict) else None
-    return {"object": "list", "data": items, "model": ctx.model, "usage": usage or {"prompt_tokens": 0, "total_tokens": 0}}
+    model = output.get("model") if isinstance(output, dict) and isinstance(output.get("model"), str) else ctx.model
+    return {"object": "list", "data": items, "model": model, "usage": usage or {"prompt_tokens": 0, "total_tokens": 0}}

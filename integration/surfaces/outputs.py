@@ -8,7 +8,7 @@ ran the job; media results are `{"created", "data": [{b64_json}|{url}]}`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class OutputError(ValueError):
@@ -22,7 +22,8 @@ class ResultContext:
     job_id: str
     model: str
     created: int
-    request: dict
+    request: dict  # the worker's input
+    options: dict = field(default_factory=dict)  # how the client asked for the result (the surface's `shape` fields)
 
 
 _DATA_URI = re.compile(r"^data:[\w/+.-]+;base64,")

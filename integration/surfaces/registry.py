@@ -39,6 +39,7 @@ class Surface:
     returns_file: bool = False  # results are files (images, audio, video): n8n binary data
     any_model: bool = False  # accept model slugs beyond `models` (vLLM serves what it is given)
     worker: str = "custom"  # the RunPod worker assumed behind its endpoint (RUNPOD_WORKER_<NAME> overrides)
+    shape: tuple[str, ...] = ()  # request fields that say how the result is shaped (kept on the job)
 
     @property
     def default_model(self) -> str:
@@ -135,6 +136,7 @@ SURFACES: dict[str, Surface] = {
             units=lambda r: _chars(r["input"]) / 4 / 1000,
             action=("Embedding", "create"),
             worker="worker-infinity-embedding",
+            shape=("encoding_format",),
         ),
         Surface(
             name="speech",
