@@ -9,6 +9,7 @@ emulated workers uploaded (`GET /_emulator/files/<name>`). Serve with
 
 from __future__ import annotations
 
+import mimetypes
 import time
 from collections import deque
 
@@ -150,7 +151,7 @@ def create_emulator_app(emulator: Emulator | None = None) -> Flask:
         data = state.files.get(name)
         if data is None:
             return jsonify({"error": "no such file"}), 404
-        return Response(data, mimetype="application/octet-stream")
+        return Response(data, mimetype=mimetypes.guess_type(name)[0] or "application/octet-stream")
 
     @app.get("/_emulator/stats")
     def stats():

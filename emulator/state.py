@@ -88,7 +88,7 @@ class Emulator:
         workers: dict[str, str] | None = None,
     ):
         self.api_key = api_key
-        self.workers = dict(workers or {})  # endpoint id -> "worker-name[@version][+nobucket]"; others: custom
+        self.workers = dict(workers or {})  # endpoint id -> "worker-name[@version][+bucket|+nobucket]"; others: custom
         self.steering: dict[str, deque] = {}  # endpoint id -> controls for its next jobs
         self.files: dict[str, bytes] = {}  # what emulated workers uploaded to their bucket
         self.base_url = ""  # set once the server listens (bucket URLs point at it)
@@ -147,9 +147,10 @@ class Emulator:
         return url.encode()
 
     def _outcome(self, endpoint_id: str, job_id: str, job_input: dict) -> serverless.Outcome:
-        module, version = parse(self.workers.get(endpoint_id, "custom").split("+")[0])
-        nobucket = "+nobucket" in self.workers.get(endpoint_id, "")
-        env = WorkerEnv(version=version, upload=None if nobucket else self.upload, fetch=self.fetch)
+        spec = self.workers.get(endpoint_id, "custom")
+        module, version = parse(spec.split("+")[0])
+        bucket = "+bucket" in spec or (module.BUCKET and "+nobucket" not in spec)
+        env = WorkerEnv(version=version, upload=self.upload if bucket else None, fetch=self.fetch)
         handler = module.make_handler(env, job_input) if module.NAME == "custom" else module.make_handler(env)
         return serverless.run(handler, {"id": job_id, "input": job_input}, module.AGGREGATE)
 

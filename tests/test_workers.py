@@ -191,14 +191,14 @@ def image_bytes(item: dict) -> bytes:
     return base64.b64decode(item["b64_json"]) if "b64_json" in item else requests.get(item["url"], timeout=10).content
 
 
-@pytest.mark.parametrize("spec", ["worker-sdxl@2.1+nobucket", "worker-sdxl@2.1", "worker-sdxl@1.0+nobucket"])
+@pytest.mark.parametrize("spec", ["worker-sdxl@2.1", "worker-sdxl@2.1+bucket", "worker-sdxl@1.0"])
 def test_sdxl_images_and_its_limits(on_worker, spec):
     stack = on_worker("images", spec)
     job = wait_job(stack, "/images/generations", {"prompt": "a lighthouse", "n": 2, "size": "768x512", "seed": 42})
     assert job["status"] == "completed", job
     items = job["result"]["data"]
     assert len(items) == 2 and all(image_bytes(i).startswith(b"\x89PNG") for i in items)
-    assert all(("url" in i) == ("nobucket" not in spec) for i in items)  # bucket URLs, or data URIs without one
+    assert all(("url" in i) == ("+bucket" in spec) for i in items)  # bucket URLs, or data URIs without one
     one = wait_job(stack, "/images/generations", {"prompt": "a lighthouse"})
     assert len(one["result"]["data"]) == 1  # 1.0 answers a single image as `image_url`
     too_many = stack.http.post(f"{stack.base_url}/v1/images/generations", json={"prompt": "x", "n": 3}, timeout=10)
@@ -240,7 +240,7 @@ WORKFLOW = {
 }
 
 
-@pytest.mark.parametrize("spec", ["worker-comfyui@5.8", "worker-comfyui@4.1", "worker-comfyui@5.8+nobucket"])
+@pytest.mark.parametrize("spec", ["worker-comfyui@5.8", "worker-comfyui@4.1", "worker-comfyui@5.8+bucket"])
 def test_comfyui_runs_the_configured_workflow_with_the_request_in_its_placeholders(on_worker, emulator, tmp_path, spec):
     workflow = tmp_path / "flux.json"
     workflow.write_text(json.dumps(WORKFLOW))
@@ -253,10 +253,10 @@ def test_comfyui_runs_the_configured_workflow_with_the_request_in_its_placeholde
     assert sent["6"]["inputs"]["text"] == "a lighthouse, photo" and isinstance(sent["3"]["inputs"]["seed"], int)
     items = job["result"]["data"]
     assert len(items) == (1 if "4.1" in spec else 2)  # before 5.0 the worker answered one image
-    if "nobucket" in spec or "4.1" in spec:
-        assert "b64_json" in items[0] or items[0]["url"].startswith("http")
-    else:
+    if "+bucket" in spec:
         assert items[0]["url"].startswith(emulator.base_url)  # s3_url items: links to the bucket
+    else:
+        assert base64.b64decode(items[0]["b64_json"]).startswith(b"\x89PNG")
 
 
 def test_comfyui_without_a_workflow_is_refused_up_front(on_worker):

@@ -14,6 +14,7 @@ from emulator.validator import validate
 NAME = "worker-bark"
 VERSIONS = ("latest",)
 AGGREGATE = False
+BUCKET = True  # useless without one: the emulated endpoint has a bucket unless told `+nobucket`
 
 
 def make_handler(env):

@@ -17,6 +17,7 @@ from emulator.media import tiny_png
 NAME = "worker-comfyui"
 VERSIONS = ("5.8", "4.1")
 AGGREGATE = False
+BUCKET = False  # deployed without a bucket by default: files come back inline
 OUTPUT_NODES = {"SaveImage", "PreviewImage"}
 
 

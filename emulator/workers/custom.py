@@ -14,6 +14,7 @@ from emulator.media import tiny_mp4, tiny_png, tiny_wav
 NAME = "custom"
 VERSIONS = ("latest",)
 AGGREGATE = True
+BUCKET = False  # deployed without a bucket by default: files come back inline
 
 
 def make_handler(env, job_input: dict | None = None):

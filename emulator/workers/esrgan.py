@@ -17,6 +17,7 @@ from emulator.validator import validate
 NAME = "worker-esrgan"
 VERSIONS = ("latest",)
 AGGREGATE = False
+BUCKET = True  # useless without one: the emulated endpoint has a bucket unless told `+nobucket`
 MODELS = ["RealESRGAN_x4plus", "RealESRNet_x4plus", "RealESRGAN_x4plus_anime_6B", "RealESRGAN_x2plus"]
 
 

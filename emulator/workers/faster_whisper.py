@@ -16,6 +16,7 @@ from emulator.validator import validate
 NAME = "worker-faster_whisper"
 VERSIONS = ("latest",)
 AGGREGATE = False
+BUCKET = False  # deployed without a bucket by default: files come back inline
 AVAILABLE_MODELS = {"tiny", "base", "small", "medium", "large-v1", "large-v2", "large-v3", "turbo"}
 
 

@@ -15,6 +15,7 @@ import hashlib
 NAME = "worker-infinity-embedding"
 VERSIONS = ("latest",)
 AGGREGATE = False
+BUCKET = False  # deployed without a bucket by default: files come back inline
 MODEL_NAMES = ("BAAI/bge-large-en-v1.5", "BAAI/bge-m3")
 
 

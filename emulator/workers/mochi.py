@@ -13,6 +13,7 @@ from emulator.media import tiny_mp4
 NAME = "worker-mochi"
 VERSIONS = ("latest",)
 AGGREGATE = False
+BUCKET = True  # it needs one to answer at all: the emulated endpoint has one unless told `+nobucket`
 
 
 def make_handler(env):

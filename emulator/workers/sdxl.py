@@ -19,6 +19,7 @@ from emulator.validator import validate
 NAME = "worker-sdxl"
 VERSIONS = ("2.1", "1.0")
 AGGREGATE = False
+BUCKET = False  # deployed without a bucket by default: files come back inline
 SCHEDULERS = ("PNDM", "KLMS", "DDIM", "K_EULER", "K_EULER_ANCESTRAL", "DPMSolverMultistep", "DPMSolverSinglestep")
 
 

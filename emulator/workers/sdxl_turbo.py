@@ -16,6 +16,7 @@ from emulator.validator import validate
 NAME = "worker-sdxl-turbo"
 VERSIONS = ("1.1", "1.0")
 AGGREGATE = False
+BUCKET = False  # deployed without a bucket by default: files come back inline
 
 
 def _schema(version: str) -> dict:

@@ -27,6 +27,7 @@ import uuid
 NAME = "worker-vllm"
 VERSIONS = ("2.25", "2.24", "2.23")
 AGGREGATE = True
+BUCKET = False  # deployed without a bucket by default: files come back inline
 SERVED_MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
 CHAT_ROUTE = "/v1/chat/completions"
 
