@@ -144,3 +144,17 @@ def test_workers_refuse_what_their_schemas_refuse():
     assert answer.status == "FAILED" and answer.error == ["Unexpected input. speed is not a valid input option."]
     answer = serverless.run(esrgan.make_handler(env), {"id": "j", "input": {"scale": 2}})
     assert answer.status == "FAILED" and json.loads(answer.error)["error_type"] == "<class 'KeyError'>"
+
+
+def test_emulator_keeps_runsync_results_a_minute_and_run_results_thirty(emulator):
+    from emulator.state import Emulator
+
+    state = Emulator(queue_time=0, run_time=0)
+    sync_job = state.run("ep", {"input": "x"}, None, sync=True)
+    async_job = state.run("ep", {"input": "x"}, None)
+    assert sync_job.id.startswith("sync-") and async_job.id.endswith("-u1")
+    for job in (sync_job, async_job):
+        state.get("ep", job.id)  # brought up to date: COMPLETED
+        job.finish_at -= 61  # as if it finished a minute ago
+    assert state.get("ep", sync_job.id) is None  # runsync: kept 1 minute (RunPod's docs)
+    assert state.get("ep", async_job.id).status == "COMPLETED"  # run: kept 30 minutes

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from integration.adapters.base import Extras, Param, unsupported
 from integration.config import Settings
-from integration.surfaces.audio import transcription_result
+from integration.surfaces.audio import TRANSCRIPTION_FIELDS, transcription_fields, transcription_result
 from integration.surfaces.outputs import ResultContext
 
 NAME = "worker-faster_whisper"
 SURFACES = ("transcribe",)
-MODELS = {"WhisperLargeV3": "large-v3"}
 AVAILABLE_MODELS = {"tiny", "base", "small", "medium", "large-v1", "large-v2", "large-v3", "turbo"}
-FORMATS = {"srt": "srt", "vtt": "vtt"}  # others: plain_text, which every response format is made from
 PARAMS = {
     "audio": Param(str),
     "audio_base64": Param(str),
@@ -49,20 +47,10 @@ EXTRAS = Extras(
 
 def to_input(surface: str, request: dict, model: str, settings: Settings) -> dict:
     """`audio` (a URL) or `audio_base64` (an upload), the model's name, the text format."""
-    name = MODELS.get(model, model)
-    if name not in AVAILABLE_MODELS:
+    job_input = transcription_fields(request, model)
+    if job_input["model"] not in AVAILABLE_MODELS:
         raise unsupported("model", f"{NAME} serves {', '.join(sorted(AVAILABLE_MODELS))}, not '{model}'")
-    job_input = {"model": name, "transcription": FORMATS.get(request.get("response_format", ""), "plain_text")}
-    if request.get("audio_base64"):
-        job_input["audio_base64"] = request["audio_base64"]
-    else:
-        job_input["audio"] = request["audioUrl"]
-    if "language" in request:
-        job_input["language"] = request["language"]
-    if "prompt" in request:
-        job_input["initial_prompt"] = request["prompt"]
-    job_input.update(EXTRAS.take(request, {"audioUrl", "audio_base64", "language", "prompt", "response_format"}))
-    return job_input
+    return {**job_input, **EXTRAS.take(request, TRANSCRIPTION_FIELDS)}
 
 
 def to_result(surface: str, output, ctx: ResultContext) -> dict:

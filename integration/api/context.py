@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from flask import current_app, g, request
 
@@ -22,15 +23,45 @@ def caller() -> Caller:
     return Caller(g.key_id, g.limits)
 
 
+MAX_DEPTH = 64  # objects and arrays within each other
+
+
 def json_body() -> dict:
-    """The request's JSON object, or a 415/400 in the error envelope."""
+    """The request's JSON object, or a 415/400 in the error envelope.
+
+    Refused with a 400 naming the field: a string with a lone UTF-16 surrogate (it cannot be
+    stored or sent on), `NaN` and `Infinity` (not JSON, and not sendable to RunPod), and
+    nesting deeper than `MAX_DEPTH`."""
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
     try:
-        body = json.loads(raw)
+        body = json.loads(raw)  # NaN and Infinity parse here, and are refused below with their field's name
+    except RecursionError:
+        raise ApiError(400, "invalid_json", f"Request body is nested more than {MAX_DEPTH} levels deep") from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_json", "Request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "Request body must be a JSON object")
+    _check(body, "", 0)
     return body
+
+
+def _check(value, path: str, depth: int) -> None:
+    """Walk the body: nesting, unencodable strings and non-finite numbers, each named by its path."""
+    if depth > MAX_DEPTH:
+        raise ApiError(400, "invalid_json", f"Request body is nested more than {MAX_DEPTH} levels deep", param=path or None)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(400, "validation_error", f"Invalid value for '{path}': not valid Unicode (a lone surrogate)", param=path) from None
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ApiError(400, "validation_error", f"Invalid value for '{path}': NaN and Infinity are not numbers in JSON", param=path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check(key, path, depth + 1)
+            _check(item, f"{path}.{key}" if path else key, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check(item, f"{path}[{index}]", depth + 1)

@@ -26,7 +26,8 @@ def job_event_stream(job_id: str):
     """`GET /v1/jobs/{id}/events`: Server-Sent Events until the job ends."""
     store = resources().jobs
     job = store.owned(job_id, g.key_id)
-    after = valid_event_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id"))
+    header = request.headers.get("Last-Event-ID")
+    after = valid_event_id(header or request.args.get("last_event_id"), "Last-Event-ID" if header else "last_event_id")
 
     def stream():
         yield "retry: 2000\n\n"
@@ -49,7 +50,7 @@ def job_event_socket(ws, job_id: str):
     """`/v1/jobs/{id}/ws`: the same events over a WebSocket."""
     store = resources().jobs
     job = store.owned(job_id, g.key_id)
-    after = valid_event_id(request.args.get("last_event_id"))
+    after = valid_event_id(request.args.get("last_event_id"), "last_event_id")
     for event in job_events(store, job, after):
         if event.name != "keepalive":
             ws.send(json.dumps({"event": event.name, "id": event.id, "data": event.data}, separators=(",", ":")))

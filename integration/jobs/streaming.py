@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from integration.errors import validation_error
 from integration.jobs.record import Job, JobStatus
 from integration.jobs.store import JobStore
 
@@ -33,9 +34,14 @@ class JobEvent:
     id: str | None = None
 
 
-def valid_event_id(value: str | None) -> str:
-    """A client's `Last-Event-ID`, or `0-0` (from the start) when absent or malformed."""
-    return value if value and _EVENT_ID.match(value) else "0-0"
+def valid_event_id(value: str | None, param: str = "Last-Event-ID") -> str:
+    """A client's `Last-Event-ID`, or `0-0` (from the start) when absent or malformed; a 400 for
+    one shaped like an event id but past what a Redis stream id holds (two 64-bit numbers)."""
+    if not value or not _EVENT_ID.match(value):
+        return "0-0"
+    if any(int(part) >= 2**64 for part in value.split("-")):
+        raise validation_error(f"Invalid value for '{param}': not an event id of this stream.", param)
+    return value
 
 
 def job_events(store: JobStore, job: Job, after: str = "0-0", deadline: float | None = None) -> Iterator[JobEvent]:

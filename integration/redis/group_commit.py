@@ -24,6 +24,11 @@ from redis.exceptions import NoScriptError
 MAX_BATCH = 256  # calls per pipeline; more wait for the next one
 
 
+def _encoded(value):
+    """A command argument as redis-py would send it, encoded here so its failure is the caller's."""
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
 class _Call:
     __slots__ = ("script", "keys", "args", "done", "answer")
 
@@ -84,7 +89,19 @@ class GroupCommit:
             call.done.set()
 
     def _pipeline(self, batch: list[_Call]) -> list:
+        """Each call's answer or error. A call whose arguments cannot be encoded (a lone UTF-16
+        surrogate, say) gets its own error and stays out of the pipeline: it must not fail the others."""
         pipe = self.conn.pipeline(transaction=False)
-        for call in batch:
-            pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
-        return pipe.execute(raise_on_error=False)
+        answers: list = [None] * len(batch)
+        sent = []
+        for index, call in enumerate(batch):
+            try:
+                args = [_encoded(value) for value in (*call.keys, *call.args)]
+            except UnicodeEncodeError as error:
+                answers[index] = error
+                continue
+            pipe.evalsha(call.script.sha, len(call.keys), *args)
+            sent.append(index)
+        for index, answer in zip(sent, pipe.execute(raise_on_error=False) if sent else [], strict=True):
+            answers[index] = answer
+        return answers

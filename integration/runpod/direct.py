@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 from marshmallow import Schema, fields, validate
 
 from integration import adapters, surfaces
-from integration.accounts import limits
 from integration.accounts.keys import Caller
 from integration.errors import ApiError, not_found, validation_error
 from integration.jobs.accept import RUN_MAX_BYTES, RUNSYNC_MAX_BYTES, check_payload
@@ -106,7 +105,6 @@ class RunPodDirect:
 
         The key's limits are checked first; the job then counts against them."""
         settings = self.res.settings
-        limits.check(self.res.redis, caller.key_id, caller.limits)
         check_payload(body["input"], body.get("policy"), RUN_MAX_BYTES if wait_ms is None else RUNSYNC_MAX_BYTES)
         model = body.get("model") or surface.default_model
         now = time.time()
@@ -124,10 +122,12 @@ class RunPodDirect:
             request_id=request_id,
             worker=adapters.worker_for(settings, surface.name, model),
             direct=True,
+            cost=self.estimate(surface, model, body["input"]),
         )
         # Due only after a lease: the tracker never submits a direct job; it finds one whose
-        # submission this process never recorded (it died mid-call) and fails it.
-        self.res.jobs.create(job, due=now + settings.lease_seconds + (wait_ms or 0) / 1000 + 30)
+        # submission this process never recorded (it died mid-call) and fails it. Stored within
+        # the key's limits: the cost is reserved, and charged when the job completes.
+        self.res.jobs.create(job, due=now + settings.lease_seconds + (wait_ms or 0) / 1000 + 30, limits=caller.limits)
         webhook = self.res.tokens.url(settings.public_base_url, job.id) if settings.public_base_url else None
         runpod = self.res.runpod
         options = {"webhook": webhook, "policy": body.get("policy"), "s3_config": body.get("s3Config")}
@@ -144,6 +144,22 @@ class RunPodDirect:
             raise
         self._record_submission(job, answer)
         return {**answer, "podrelay_job_id": job.id}
+
+    def estimate(self, surface: surfaces.Surface, model: str, job_input: dict) -> float:
+        """A direct job's estimated cost: RunPod's input read as the surface's request where the
+        names agree (worker-vllm's `openai_input`, an image worker's `num_images`, `width`,
+        `height`), else the surface's price for a minimal request."""
+        request = {**job_input, **(job_input.get("openai_input") or {})}
+        if isinstance(request.get("num_images"), int):
+            request.setdefault("n", request["num_images"])
+        if isinstance(request.get("width"), int) and isinstance(request.get("height"), int):
+            request.setdefault("size", f"{request['width']}x{request['height']}")
+        for probe in (request, {"messages": [], "input": ""}):
+            try:
+                return self.res.prices.estimate(surface, model, probe)["estimated_cost"]
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+        return 0.0
 
     def _record_submission(self, job: Job, answer: dict) -> None:
         runpod_id = answer.get("id")

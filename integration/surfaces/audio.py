@@ -51,9 +51,12 @@ _WHISPER_MODELS = {"WhisperLargeV3": "large-v3"}
 _WHISPER_FORMATS = {"srt": "srt", "vtt": "vtt"}
 
 
-def transcription_input(request: dict, model: str) -> dict:
-    """A transcription worker's input: `audio` (a URL) or `audio_base64` (an upload), `model`,
-    `transcription`, language, initial prompt (worker-faster_whisper's names)."""
+TRANSCRIPTION_FIELDS = {"audioUrl", "audio_base64", "language", "prompt", "response_format"}  # what the input is made of
+
+
+def transcription_fields(request: dict, model: str) -> dict:
+    """`audio` (a URL) or `audio_base64` (an upload), `model`, `transcription`, language and
+    initial prompt, in worker-faster_whisper's names."""
     job_input = {
         "model": _WHISPER_MODELS.get(model, model),
         "transcription": _WHISPER_FORMATS.get(request.get("response_format", ""), "plain_text"),
@@ -66,8 +69,12 @@ def transcription_input(request: dict, model: str) -> dict:
         job_input["language"] = request["language"]
     if "prompt" in request:
         job_input["initial_prompt"] = request["prompt"]
-    job_input.update(extras(request, {"audioUrl", "audio_base64", "language", "prompt", "response_format"}))
     return job_input
+
+
+def transcription_input(request: dict, model: str) -> dict:
+    """A transcription worker's input: the fields above, and every other field passed through."""
+    return {**transcription_fields(request, model), **extras(request, TRANSCRIPTION_FIELDS)}
 
 
 def transcription_result(output, ctx: ResultContext) -> dict:

@@ -16,6 +16,9 @@ from integration.errors import validation_error
 MAX_STRING = 1_000_000  # a prompt or message may be long, but not unbounded
 MAX_ITEMS = 2048
 OWN_FIELDS = {"model", "webhook_url", "policy"}  # podrelay consumes these; the rest may pass through
+# Worker input keys podrelay sets from the request's own fields, prices among them: a
+# pass-through field may never set them (`num_images: 1000` beside `n: 1`).
+DERIVED = {"num_images", "width", "height", "num_frames", "sampling_params", "max_tokens", "duration"}
 
 
 class PolicySchema(Schema):
@@ -103,8 +106,13 @@ def set_size(request: dict, job_input: dict) -> None:
 
 
 def extras(request: dict, consumed: set[str]) -> dict:
-    """The request's fields that neither the surface nor podrelay consumed: they pass through."""
-    return {k: v for k, v in request.items() if k not in consumed and k not in OWN_FIELDS}
+    """The request's fields that neither the surface nor podrelay consumed: they pass through,
+    except one podrelay derives itself (a 400 naming it)."""
+    found = {k: v for k, v in request.items() if k not in consumed and k not in OWN_FIELDS}
+    for name in found:
+        if name in DERIVED:
+            raise validation_error(f"Invalid field '{name}': podrelay sets it from the request's own fields", name)
+    return found
 
 
 def _first_error(messages, path: str = "") -> tuple[str, str]:

@@ -1,0 +1,94 @@
+"""podrelay attacked as a hostile API key would: each finding of the security review, with the
+request that broke it. Every one of these failed before its fix."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from integration.redis.group_commit import GroupCommit, _Call
+from integration.resources import of
+from tests.support import wait_until
+
+CHAT = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+def post_raw(client, path: str, text: str, auth: dict):
+    return client.post(f"/v1{path}", data=text.encode("utf-8"), headers={**auth, "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    "text, param",
+    [
+        ('{"messages": [{"role": "user", "content": "hi"}], "model": "\\ud800"}', "model"),
+        ('{"messages": [{"role": "user", "content": "\\udfff tail"}]}', "messages[0].content"),
+        ('{"messages": [{"role": "user", "content": "hi"}], "top_k": NaN}', "top_k"),
+        ('{"messages": [{"role": "user", "content": "hi"}], "x": [Infinity]}', "x[0]"),
+    ],
+)
+def test_strings_that_cannot_be_stored_and_non_numbers_are_400_naming_the_field(client, auth, text, param):
+    answer = post_raw(client, "/chat/completions", text, auth)
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.get_json()["error"]["param"] == param
+
+
+def test_json_nested_a_thousand_deep_is_a_400(client, auth):
+    text = '{"messages": [{"role": "user", "content": "hi"}], "deep": ' + "[" * 1000 + "]" * 1000 + "}"
+    answer = post_raw(client, "/chat/completions", text, auth)
+    assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "invalid_json"
+
+
+def test_a_lone_surrogate_in_a_webhook_description_is_a_400(client, auth):
+    text = '{"url": "https://93.184.215.14/hooks", "description": "\\ud83d"}'
+    answer = client.post("/v1/webhooks", data=text, headers={**auth, "Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.get_json()["error"]["param"] == "description"
+
+
+def test_one_callers_unencodable_script_call_fails_only_that_caller(redis_url):
+    conn = redis.Redis.from_url(redis_url)
+    commits = GroupCommit(conn)
+    script = conn.register_script("return ARGV[1]")
+    conn.script_load(script.script)
+    batch = [_Call(script, [], ["a"]), _Call(script, [], ["\ud800"]), _Call(script, [], ["b"])]  # one pipeline
+    commits._commit(batch)
+    assert batch[0].answer == b"a" and batch[2].answer == b"b"
+    assert isinstance(batch[1].answer, Exception)
+
+
+def test_an_over_long_last_event_id_is_a_400_not_a_broken_stream(client, auth):
+    job_id = client.post("/v1/chat/completions", json=CHAT, headers=auth).get_json()["id"]
+    answer = client.get(f"/v1/jobs/{job_id}/events", headers={**auth, "Last-Event-ID": "99999999999999999999-0"})
+    assert answer.status_code == 400 and answer.get_json()["error"]["param"] == "Last-Event-ID"
+
+
+@pytest.mark.parametrize(
+    "route, body, field",
+    [
+        ("/images/generations", {"prompt": "x", "n": 1, "num_images": 1000}, "num_images"),
+        ("/images/generations", {"prompt": "x", "size": "512x512", "width": 16384}, "width"),
+        ("/videos/generations", {"prompt": "x", "duration": 1, "num_frames": 100000}, "num_frames"),
+        ("/chat/completions", {**CHAT, "max_tokens": 10, "sampling_params": {"max_tokens": 100000}}, "sampling_params"),
+    ],
+)
+def test_pass_through_can_never_change_what_was_priced(client, auth, app, route, body, field):
+    answer = client.post(f"/v1{route}", json=body, headers=auth)
+    assert answer.status_code == 400 and answer.get_json()["error"]["param"] == field
+    assert of(app).redis.zcard("pr:pending") == 0  # nothing stored, nothing sent
+
+
+def test_direct_route_jobs_are_priced_reserved_and_charged(make_stack):
+    from integration.accounts.keys import create_key, set_limits
+
+    stack = make_stack()
+    key, secret = create_key(stack.redis, "budgeted")
+    set_limits(stack.redis, key.id, budget="0.008", rpm="unlimited")  # one job of 2 images: 0.006
+    headers = {"Authorization": f"Bearer {secret}"}
+    url = f"{stack.base_url}/v1/runpod/images/run"
+    first = stack.http.post(url, json={"input": {"prompt": "x", "num_images": 2}}, headers=headers, timeout=10)
+    assert first.status_code == 200, first.text
+    refused = stack.http.post(url, json={"input": {"prompt": "x", "num_images": 2}}, headers=headers, timeout=10)
+    assert refused.status_code == 402 and refused.json()["error"]["code"] == "budget_exceeded"  # the first reserved it
+    job_url = f"{stack.base_url}/v1/jobs/{first.json()['podrelay_job_id']}"
+    wait_until(lambda: stack.http.get(job_url, headers=headers, timeout=10).json()["status"] == "completed")
+    usage = stack.http.get(f"{stack.base_url}/v1/usage", headers=headers, timeout=10).json()["usage"]
+    assert usage["spend"] > 0 and usage["completed_jobs"] == 1 and usage["jobs_in_flight"] == 0
