@@ -92,3 +92,78 @@ def test_direct_route_jobs_are_priced_reserved_and_charged(make_stack):
     wait_until(lambda: stack.http.get(job_url, headers=headers, timeout=10).json()["status"] == "completed")
     usage = stack.http.get(f"{stack.base_url}/v1/usage", headers=headers, timeout=10).json()["usage"]
     assert usage["spend"] > 0 and usage["completed_jobs"] == 1 and usage["jobs_in_flight"] == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[::127.0.0.1]/hooks",
+        "https://[::7f00:1]/hooks",
+        "https://[fec0::1]/hooks",
+        "https://[::ffff:10.0.0.1]/hooks",
+        "https://93.184.215.14\\@127.0.0.1/hooks",
+    ],
+)
+def test_webhook_urls_must_be_globally_routable_however_spelled(client, auth, url):
+    answer = client.post("/v1/webhooks", json={"url": url}, headers=auth)
+    assert answer.status_code == 400 and answer.get_json()["error"]["code"] in ("invalid_webhook_url", "validation_error")
+
+
+def test_deliveries_refuse_what_registration_refuses_with_the_same_check():
+    import requests
+    from requests_hardened.ip_filter import InvalidIPAddress
+
+    from integration.webhooks import outbound
+
+    http = outbound.session(allow_private=False)
+    for address in ("[::7f00:1]", "[fec0::1]", "[::127.0.0.1]"):
+        with pytest.raises((InvalidIPAddress, requests.ConnectionError)) as raised:
+            http.post(f"https://{address}/hooks", data=b"{}", timeout=(2, 2))
+        assert isinstance(raised.value, InvalidIPAddress) or "Forbidden" in str(raised.value)
+
+
+def test_signed_tokens_in_paths_are_masked_in_logs():
+    import logging
+
+    from integration.logs import JsonFormatter, SafeFormatter
+
+    line = "POST /callbacks/runpod/ImFiYyI.s4jPZHZNZPm69S3om -> 200; GET /downloads/WyJqIiwwXQ.aBcD?x=1 -> 200"
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, line, None, None)
+    for formatter in (SafeFormatter(), JsonFormatter()):
+        text = formatter.format(record)
+        assert "s4jPZHZNZPm69S3om" not in text and "WyJqIiwwXQ" not in text, text
+        assert "/callbacks/runpod/[redacted]" in text and "/downloads/[redacted]" in text
+
+
+def test_downloads_are_never_sniffed_and_the_docs_page_keeps_no_key(client, auth, app):
+    import base64
+
+    from integration.jobs.record import UNFINISHED, JobStatus
+
+    job_id = client.post("/v1/images/generations", json={"prompt": "x"}, headers=auth).get_json()["id"]
+    store = of(app).jobs
+    html = base64.b64encode(b"<html><script>alert(1)</script></html>").decode()
+    store.transition(store.get(job_id), JobStatus.COMPLETED, UNFINISHED, result={"created": 1, "data": [{"b64_json": html}]})
+    answer = client.get(f"/v1/jobs/{job_id}/download", headers=auth)
+    assert answer.status_code == 200 and answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["Content-Type"] == "application/octet-stream"
+    assert "persistAuthorization: false" in client.get("/docs").get_data(as_text=True)
+
+
+def test_a_websocket_to_another_keys_job_is_refused_before_the_upgrade(make_stack):
+    import socket as sockets
+
+    from integration.accounts.keys import create_key
+
+    stack = make_stack(workers=0)
+    job_id = stack.enqueue("/chat/completions", CHAT)["id"]
+    _, other = create_key(stack.redis, "other")
+    host, port = stack.base_url.removeprefix("http://").split(":")
+    request = (
+        f"GET /v1/jobs/{job_id}/ws HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {other}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with sockets.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request.encode())
+        status_line = conn.recv(4096).split(b"\r\n", 1)[0]
+    assert status_line.split()[1] == b"404", status_line

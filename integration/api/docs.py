@@ -32,7 +32,7 @@ _PAGE = """<!doctype html>
 <body>
   <div id="ui"></div>
   <script src="/docs/assets/swagger-ui-bundle.js"></script>
-  <script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui", persistAuthorization: true});</script>
+  <script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui", persistAuthorization: false});</script>
 </body>
 </html>
 """

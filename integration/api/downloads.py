@@ -39,6 +39,7 @@ def serve(job: Job | None, index: int):
     response = Response(data, mimetype=media_type)
     response.headers["Content-Disposition"] = f'inline; filename="{job.id}-{index}.{extension}"'
     response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"  # a worker's bytes are never run as a page
     return response
 
 

@@ -45,6 +45,13 @@ def job_event_stream(job_id: str):
     return response
 
 
+@bp.before_request
+def _own_before_upgrade():
+    """A WebSocket to another key's job is refused with a 404 before the upgrade, not inside the socket."""
+    if request.endpoint == "events.job_event_socket":
+        resources().jobs.owned(request.view_args["job_id"], g.key_id)
+
+
 @sock.route("/jobs/<job_id>/ws", bp=bp)
 def job_event_socket(ws, job_id: str):
     """`/v1/jobs/{id}/ws`: the same events over a WebSocket."""
