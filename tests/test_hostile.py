@@ -167,3 +167,19 @@ def test_a_websocket_to_another_keys_job_is_refused_before_the_upgrade(make_stac
         conn.sendall(request.encode())
         status_line = conn.recv(4096).split(b"\r\n", 1)[0]
     assert status_line.split()[1] == b"404", status_line
+
+
+def test_jobs_removed_by_a_purge_end_cancelled_saying_so(make_stack, emulator):
+    from integration.accounts.keys import create_key
+
+    stack = make_stack(callbacks=False, poll_min_interval=0.1)
+    _, admin_key = create_key(stack.redis, "operator", admin=True)
+    emulator.steer("ep-embeddings", {"queue": 60})  # stays IN_QUEUE at RunPod
+    job_id = stack.enqueue("/embeddings", {"input": "x"})["id"]
+    wait_until(lambda: stack.job(job_id)["status"] == "submitted")
+    purge = stack.http.post(
+        f"{stack.base_url}/v1/runpod/embeddings/purge-queue", headers={"Authorization": f"Bearer {admin_key}"}, timeout=10
+    )
+    assert purge.status_code == 200 and purge.json()["removed"] == 1
+    job = stack.wait_final([job_id])[job_id]
+    assert job["status"] == "cancelled" and "purge-queue" in job["error"]["message"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from integration.accounts.keys import create_key
+from integration.accounts.keys import create_key, set_limits
 
 INPUT = {"messages": [{"role": "user", "content": "hi"}]}
 
@@ -58,19 +58,28 @@ def test_stream_cancel_and_retry(make_stack, emulator):
 
 def test_health_purge_and_endpoint_override(make_stack, emulator):
     stack = make_stack(workers=0)
+    operator, admin_key = create_key(stack.redis, "operator", admin=True)
+    set_limits(stack.redis, operator.id, rpm="unlimited")
+    admin = {"Authorization": f"Bearer {admin_key}"}
     queued = call(
         stack,
         "POST",
         "/images/run",
         params={"endpoint_id": "ep-other"},
         json={"input": {"prompt": "x", "emulate": {"queue": 30}}},
+        headers=admin,
     )
     assert queued.status_code == 200
     assert emulator.jobs[queued.json()["id"]].endpoint_id == "ep-other"
-    health = call(stack, "GET", "/images/health", params={"endpoint_id": "ep-other"}).json()
+    health = call(stack, "GET", "/images/health", params={"endpoint_id": "ep-other"}, headers=admin).json()
     assert health["jobs"]["inQueue"] >= 1
-    purged = call(stack, "POST", "/images/purge-queue", params={"endpoint_id": "ep-other"}).json()
+    purged = call(stack, "POST", "/images/purge-queue", params={"endpoint_id": "ep-other"}, headers=admin).json()
     assert purged["removed"] >= 1
+    # A key that is not an admin's: configured endpoints only, no purge, no other keys' job counts.
+    other = call(stack, "POST", "/images/run", params={"endpoint_id": "ep-other"}, json={"input": {"prompt": "x"}})
+    assert other.status_code == 403 and other.json()["error"]["param"] == "endpoint_id"
+    assert call(stack, "POST", "/images/purge-queue").status_code == 403
+    assert set(call(stack, "GET", "/images/health").json()) == {"workers"}
     bad = call(stack, "GET", "/images/health", params={"endpoint_id": "../../x"})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "endpoint_id"
     assert call(stack, "GET", "/nope/health").status_code == 404

@@ -34,17 +34,19 @@ def keys_group(resources: Callable[[], Resources]) -> click.Group:
 
     @keys.command("create")
     @click.argument("name")
-    def keys_create(name: str) -> None:
+    @click.option("--admin", is_flag=True, help="An admin key: may purge endpoint queues, name any endpoint, see endpoint health.")
+    def keys_create(name: str, admin: bool) -> None:
         """Create an API key; the key itself is printed once, on the last line."""
-        key, secret = create_key(resources().redis, name)
-        click.echo(f"Created key {key.id} ({name}). Store it now; it is not shown again:")
+        key, secret = create_key(resources().redis, name, admin=admin)
+        kind = "admin key" if admin else "key"
+        click.echo(f"Created {kind} {key.id} ({name}). Store it now; it is not shown again:")
         click.echo(secret)
 
     @keys.command("list")
     def keys_list() -> None:
         """List keys (ids, names, prefixes; never the keys)."""
         for key in list_keys(resources().redis):
-            state = "revoked" if key.revoked else "active"
+            state = ("revoked" if key.revoked else "active") + (" admin" if key.admin else "")
             click.echo(f"{key.id}\t{key.name}\t{key.prefix}…\t{state}\t{effective(key).describe()}")
 
     @keys.command("limits")

@@ -36,10 +36,12 @@ class ApiKey:
     created: float
     revoked: bool = False
     prefix: str = ""
+    admin: bool = False
 
     def to_dict(self) -> dict:
         """The key's record, without its digest."""
-        return {"id": self.id, "name": self.name, "created": int(self.created), "revoked": self.revoked, "prefix": self.prefix}
+        body = {"id": self.id, "name": self.name, "created": int(self.created), "revoked": self.revoked, "prefix": self.prefix}
+        return {**body, "admin": self.admin}
 
     @classmethod
     def from_redis(cls, data: dict) -> ApiKey:
@@ -50,25 +52,28 @@ class ApiKey:
             created=float(data[b"created"]),
             revoked=data.get(b"revoked") == b"1",
             prefix=data.get(b"prefix", b"").decode(),
+            admin=data.get(b"admin") == b"1",
         )
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: the key's id and its effective limits."""
+    """Who is calling: the key's id, its effective limits, and whether it is an admin key."""
 
     key_id: str
     limits: Limits
+    admin: bool = False
 
 
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(conn: redis.Redis, name: str) -> tuple[ApiKey, str]:
-    """Create a key; returns the record and the secret, which is shown only this once."""
+def create_key(conn: redis.Redis, name: str, admin: bool = False) -> tuple[ApiKey, str]:
+    """Create a key (an admin key may run operator-wide operations); returns the record and the
+    secret, which is shown only this once."""
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(id="key_" + secrets.token_hex(8), name=name, created=time.time(), prefix=secret[:10])
+    key = ApiKey(id="key_" + secrets.token_hex(8), name=name, created=time.time(), prefix=secret[:10], admin=admin)
     pipe = conn.pipeline()
     pipe.hset(
         _KEY.format(key.id),
@@ -79,6 +84,7 @@ def create_key(conn: redis.Redis, name: str) -> tuple[ApiKey, str]:
             "revoked": "0",
             "digest": _digest(secret),
             "prefix": key.prefix,
+            "admin": "1" if admin else "0",
         },
     )
     pipe.set(_BY_HASH.format(_digest(secret)), key.id)
@@ -147,7 +153,8 @@ def lookup(conn: redis.Redis, secret: str, settings: Settings) -> Caller | None:
     caller = None
     if stored:
         key_id = stored.decode()
-        caller = Caller(key_id, Limits.resolve(stored_limits(conn, key_id), settings))
+        admin = conn.hget(_KEY.format(key_id), "admin") == b"1"
+        caller = Caller(key_id, Limits.resolve(stored_limits(conn, key_id), settings), admin)
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
     _cache[digest] = (caller, now + CACHE_SECONDS)

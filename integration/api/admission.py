@@ -39,6 +39,7 @@ def require_api_key() -> None:
         raise ApiError(401, "invalid_api_key", "Invalid API key provided")
     g.key_id = found.key_id
     g.limits = found.limits
+    g.admin = found.admin
 
 
 def _count_request() -> None:

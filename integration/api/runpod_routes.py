@@ -31,7 +31,7 @@ def _direct() -> RunPodDirect:
 
 def _submit(surface_name: str, wait_ms: int | None):
     direct = _direct()
-    surface, endpoint_id = direct.endpoint(surface_name, request.args.get("endpoint_id"))
+    surface, endpoint_id = direct.endpoint(surface_name, request.args.get("endpoint_id"), caller())
     body = load(_run_schema, json_body())
     for name in ("webhook_url", "webhook"):
         if name in body:
@@ -101,11 +101,11 @@ def runpod_stream(surface: str, runpod_id: str):
 def purge_queue(surface: str):
     """`POST /v1/runpod/{surface}/purge-queue`."""
     direct = _direct()
-    return jsonify(direct.purge_queue(direct.endpoint(surface, request.args.get("endpoint_id"))[1]))
+    return jsonify(direct.purge_queue(direct.endpoint(surface, request.args.get("endpoint_id"), caller())[1], caller()))
 
 
 @bp.get("/runpod/<surface>/health")
 def health(surface: str):
     """`GET /v1/runpod/{surface}/health`."""
     direct = _direct()
-    return jsonify(direct.health(direct.endpoint(surface, request.args.get("endpoint_id"))[1]))
+    return jsonify(direct.health(direct.endpoint(surface, request.args.get("endpoint_id"), caller())[1], caller()))

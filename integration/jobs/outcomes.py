@@ -13,6 +13,7 @@ from integration import adapters
 from integration.adapters import WorkerError
 from integration.jobs.record import UNFINISHED, Job, JobStatus
 from integration.jobs.store import JobStore
+from integration.runpod import purges
 from integration.surfaces.outputs import OutputError, ResultContext
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,12 @@ def apply_status(store: JobStore, job: Job, payload: dict, **fields) -> bool:
 
 
 def expire(store: JobStore, job: Job) -> None:
-    """RunPod no longer knows the job (it keeps results 30 minutes): end it, saying so."""
+    """RunPod no longer knows the job (it keeps results 30 minutes): end it, saying so. A job
+    that never started and was submitted before its endpoint's queue was purged was purged."""
+    if job.status != JobStatus.RUNNING and purges.last(store.conn, job.endpoint_id) > (job.submitted or job.created):
+        message = "Removed from RunPod's queue by an operator (purge-queue)"
+        store.transition(job, JobStatus.CANCELLED, UNFINISHED, runpod_status="NOT_FOUND", error={"code": "cancelled", "message": message})
+        return
     store.transition(
         job,
         JobStatus.FAILED,

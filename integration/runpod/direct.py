@@ -28,6 +28,7 @@ from integration.errors import ApiError, not_found, validation_error
 from integration.jobs.accept import RUN_MAX_BYTES, RUNSYNC_MAX_BYTES, check_payload
 from integration.jobs.outcomes import apply_status
 from integration.jobs.record import UNFINISHED, Job, JobStatus
+from integration.runpod import purges
 from integration.runpod.client import RunPodError, RunPodNotFound, RunPodUnavailable
 from integration.surfaces.fields import PolicySchema, WebhookUrl
 
@@ -77,12 +78,17 @@ class RunPodDirect:
             raise ApiError(404, "not_found", f"No surface '{name}'; surfaces: {', '.join(surfaces.SURFACES)}")
         return surface
 
-    def endpoint(self, surface_name: str, override: str | None) -> tuple[surfaces.Surface, str]:
-        """The surface and the endpoint to call: `?endpoint_id=` or the surface's routing."""
+    def endpoint(self, surface_name: str, override: str | None, caller: Caller) -> tuple[surfaces.Surface, str]:
+        """The surface and the endpoint to call: `?endpoint_id=` or the surface's routing. A key
+        may name only endpoints podrelay is configured with; an admin key may name any of the
+        operator's RunPod account."""
         surface = self.surface(surface_name)
         if override is not None:
             if not _ENDPOINT_ID.match(override):
                 raise validation_error("Invalid value for 'endpoint_id': 1 to 64 letters, digits, '_' or '-'.", "endpoint_id")
+            if not caller.admin and override not in self.res.settings.endpoints.values():
+                message = "endpoint_id must be one of the endpoints podrelay is configured with (an admin key may name others)"
+                raise ApiError(403, "permission_denied", message, param="endpoint_id")
             return surface, override
         return surface, surface.resolve({}, self.res.settings)[1]
 
@@ -242,10 +248,17 @@ class RunPodDirect:
             self.res.jobs.reopen(job, answer.get("status", "IN_QUEUE"))
         return answer
 
-    def purge_queue(self, endpoint_id: str) -> dict:
-        """Remove every queued job of the endpoint at RunPod."""
-        return self.call(lambda: self.res.runpod.purge_queue(endpoint_id))
+    def purge_queue(self, endpoint_id: str, caller: Caller) -> dict:
+        """Remove every queued job of the endpoint at RunPod: every key's, so admin keys only.
+        podrelay's jobs it removed end `cancelled`, saying so."""
+        if not caller.admin:
+            raise ApiError(403, "permission_denied", "purge-queue removes every key's queued jobs: it needs an admin key")
+        answer = self.call(lambda: self.res.runpod.purge_queue(endpoint_id))
+        purges.record(self.res.redis, endpoint_id)
+        return answer
 
-    def health(self, endpoint_id: str) -> dict:
-        """The endpoint's workers and jobs, as RunPod counts them."""
-        return self.call(lambda: self.res.runpod.health(endpoint_id))
+    def health(self, endpoint_id: str, caller: Caller) -> dict:
+        """The endpoint's workers and jobs, as RunPod counts them; a key that is not an admin's
+        sees the workers only (the jobs are every key's)."""
+        answer = self.call(lambda: self.res.runpod.health(endpoint_id))
+        return answer if caller.admin else {"workers": answer.get("workers", {})}
