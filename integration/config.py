@@ -106,6 +106,7 @@ class Settings:
     webhook_timeout: float = setting("WEBHOOK_TIMEOUT", 15.0, _FLOAT)
     webhook_concurrency: int = setting("WEBHOOK_CONCURRENCY", 64, _INT)  # deliveries in flight per worker process
     webhook_concurrency_per_endpoint: int = setting("WEBHOOK_CONCURRENCY_PER_ENDPOINT", 8, _INT)
+    webhook_max_subscriptions: int = setting("WEBHOOK_MAX_SUBSCRIPTIONS", 20, _INT)  # per API key
     result_ttl: int = setting("RESULT_TTL", 7 * 24 * 3600, _INT)
     max_body_bytes: int = setting("MAX_BODY_BYTES", 1024 * 1024, _INT)
     callback_max_bytes: int = setting("CALLBACK_MAX_BYTES", 64 * 1024 * 1024, _INT)  # RunPod's callback carries the output

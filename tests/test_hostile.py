@@ -183,3 +183,16 @@ def test_jobs_removed_by_a_purge_end_cancelled_saying_so(make_stack, emulator):
     assert purge.status_code == 200 and purge.json()["removed"] == 1
     job = stack.wait_final([job_id])[job_id]
     assert job["status"] == "cancelled" and "purge-queue" in job["error"]["message"]
+
+
+def test_subscriptions_are_capped_per_key_and_one_per_url(client, auth, app):
+    url = "https://93.184.215.14/hooks/{}"
+    created = [client.post("/v1/webhooks", json={"url": url.format(n)}, headers=auth) for n in range(20)]
+    assert [r.status_code for r in created] == [201] * 20
+    over = client.post("/v1/webhooks", json={"url": url.format(99)}, headers=auth)
+    assert over.status_code == 403 and over.get_json()["error"]["code"] == "subscription_limit_reached"
+    client.delete(f"/v1/webhooks/{created[0].get_json()['id']}", headers=auth)
+    again = client.post("/v1/webhooks", json={"url": url.format(1)}, headers=auth)
+    assert again.status_code == 409 and again.get_json()["error"]["param"] == "url"
+    moved = client.patch(f"/v1/webhooks/{created[2].get_json()['id']}", json={"url": url.format(3)}, headers=auth)
+    assert moved.status_code == 409

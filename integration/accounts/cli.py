@@ -34,7 +34,9 @@ def keys_group(resources: Callable[[], Resources]) -> click.Group:
 
     @keys.command("create")
     @click.argument("name")
-    @click.option("--admin", is_flag=True, help="An admin key: may purge endpoint queues, name any endpoint, see endpoint health.")
+    @click.option(
+        "--admin", is_flag=True, help="An admin key: may purge endpoint queues, name any endpoint, see endpoint health."
+    )
     def keys_create(name: str, admin: bool) -> None:
         """Create an API key; the key itself is printed once, on the last line."""
         key, secret = create_key(resources().redis, name, admin=admin)

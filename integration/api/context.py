@@ -55,9 +55,13 @@ def _check(value, path: str, depth: int) -> None:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise ApiError(400, "validation_error", f"Invalid value for '{path}': not valid Unicode (a lone surrogate)", param=path) from None
+            raise ApiError(
+                400, "validation_error", f"Invalid value for '{path}': not valid Unicode (a lone surrogate)", param=path
+            ) from None
     elif isinstance(value, float) and not math.isfinite(value):
-        raise ApiError(400, "validation_error", f"Invalid value for '{path}': NaN and Infinity are not numbers in JSON", param=path)
+        raise ApiError(
+            400, "validation_error", f"Invalid value for '{path}': NaN and Infinity are not numbers in JSON", param=path
+        )
     elif isinstance(value, dict):
         for key, item in value.items():
             _check(key, path, depth + 1)

@@ -12,7 +12,7 @@ from flask import Blueprint, g, jsonify, request
 
 from integration.api.admission import admit
 from integration.api.context import json_body, resources
-from integration.errors import validation_error
+from integration.errors import ApiError, validation_error
 from integration.surfaces.fields import load
 from integration.webhooks.deliveries import STATUSES
 from integration.webhooks.outbound import check_target
@@ -40,8 +40,9 @@ def create_subscription():
     data = load(_create_schema, json_body())
     check_target(data["url"], _res().settings.webhook_allow_private, "url")
     sub = _res().subscriptions.create(
-        g.key_id, data["url"], data.get("events"), data.get("surfaces"), data.get("description", "")
-    )
+        g.key_id, data["url"], data.get("events"), data.get("surfaces"), data.get("description", ""),
+        most=_res().settings.webhook_max_subscriptions,
+    )  # fmt: skip
     response = jsonify(sub.to_api(with_secret=True))
     response.status_code = 201
     response.headers["Location"] = f"/v1/webhooks/{sub.id}"
@@ -67,6 +68,8 @@ def update_subscription(sub_id: str):
     data = load(_update_schema, json_body())
     if "url" in data:
         check_target(data["url"], _res().settings.webhook_allow_private, "url")
+        if _res().subscriptions.url_taken(g.key_id, data["url"], other_than=sub.id):
+            raise ApiError(409, "duplicate_subscription", "Another subscription already sends to this URL", param="url")
     changes = {k: v for k, v in data.items() if k != "enabled"}
     if data.get("enabled") is True:
         changes.update(disabled_reason="", failing_since=0)

@@ -80,7 +80,9 @@ def expire(store: JobStore, job: Job) -> None:
     that never started and was submitted before its endpoint's queue was purged was purged."""
     if job.status != JobStatus.RUNNING and purges.last(store.conn, job.endpoint_id) > (job.submitted or job.created):
         message = "Removed from RunPod's queue by an operator (purge-queue)"
-        store.transition(job, JobStatus.CANCELLED, UNFINISHED, runpod_status="NOT_FOUND", error={"code": "cancelled", "message": message})
+        store.transition(
+            job, JobStatus.CANCELLED, UNFINISHED, runpod_status="NOT_FOUND", error={"code": "cancelled", "message": message}
+        )
         return
     store.transition(
         job,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import redis
 from marshmallow import Schema, fields, validate
 
-from integration.errors import not_found
+from integration.errors import ApiError, not_found
 from integration.jobs.events import JOB_EVENT_NAMES, TEST_EVENT, Event, event_body, publish
 from integration.surfaces import SURFACES
 from integration.surfaces.fields import WebhookUrl
@@ -146,12 +146,30 @@ return tostring(since)
 """
 
 
+# A new subscription within its key's cap and the only one for its URL. KEYS[1] the key's
+# subscriptions, KEYS[2] the new record. ARGV[1] the most a key may have, ARGV[2] its URL,
+# ARGV[3] its id, ARGV[4] the records' key prefix, ARGV[5...] the record's field/value pairs.
+# Answers {1} when stored, {-1, how many} over the cap, {-2, id} when that id has the URL.
+_CREATE = """
+local subs, record, most, url, id, prefix = KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+local existing = redis.call('SMEMBERS', subs)
+if #existing >= most then return {-1, #existing} end
+for _, other in ipairs(existing) do
+  if redis.call('HGET', prefix .. other, 'url') == url then return {-2, other} end
+end
+redis.call('HSET', record, unpack(ARGV, 5))
+redis.call('SADD', subs, id)
+return {1}
+"""
+
+
 class SubscriptionStore:
     """Subscriptions and signing secrets in Redis."""
 
     def __init__(self, conn: redis.Redis, rotation_window: float):
         self.conn = conn
         self.rotation_window = rotation_window
+        self._create = conn.register_script(_CREATE)
         self._update_existing = conn.register_script(_UPDATE_EXISTING)
         self._record_failure = conn.register_script(_RECORD_FAILURE)
 
@@ -160,8 +178,9 @@ class SubscriptionStore:
 
     # -- subscriptions ---------------------------------------------------------------
 
-    def create(self, key_id: str, url: str, events, surfaces, description: str) -> Subscription:
-        """A new subscription of `key_id`, with a new secret."""
+    def create(self, key_id: str, url: str, events, surfaces, description: str, most: int = 20) -> Subscription:
+        """A new subscription of `key_id`, with a new secret: at most `most` per key, one per URL
+        (403 `subscription_limit_reached`, 409 `duplicate_subscription`)."""
         sub = Subscription(
             id="we_" + secrets.token_hex(12),
             key_id=key_id,
@@ -172,11 +191,21 @@ class SubscriptionStore:
             description=description or "",
             created=time.time(),
         )
-        pipe = self.conn.pipeline()
-        pipe.hset(SUB.format(sub.id), mapping=self._fields(sub))
-        pipe.sadd(KEY_SUBS.format(key_id), sub.id)
-        pipe.execute()
+        fields = [item for pair in self._fields(sub).items() for item in pair]
+        answer = self._create(
+            keys=[KEY_SUBS.format(key_id), SUB.format(sub.id)], args=[most, url, sub.id, SUB.format(""), *fields]
+        )
+        if answer[0] == -1:
+            message = f"A key may have {most} webhook subscriptions (WEBHOOK_MAX_SUBSCRIPTIONS); delete one first"
+            raise ApiError(403, "subscription_limit_reached", message)
+        if answer[0] == -2:
+            existing = answer[1].decode()
+            raise ApiError(409, "duplicate_subscription", f"{existing} already sends to this URL; change it instead", param="url")
         return sub
+
+    def url_taken(self, key_id: str, url: str, other_than: str) -> bool:
+        """Whether another of the key's subscriptions sends to `url`."""
+        return any(s.url == url and s.id != other_than for s in self.for_key(key_id))
 
     @staticmethod
     def _fields(sub: Subscription) -> dict:
