@@ -103,10 +103,12 @@ class Settings:
     )
     webhook_rotation_window: float = setting("WEBHOOK_ROTATION_WINDOW", 24 * 3600, _FLOAT)  # a rotated-out secret signs this long
     webhook_disable_after: float = setting("WEBHOOK_DISABLE_AFTER", 5 * 24 * 3600, _FLOAT)  # failing this long: disabled
-    webhook_timeout: float = setting("WEBHOOK_TIMEOUT", 15.0, _FLOAT)
+    webhook_timeout: float = setting("WEBHOOK_TIMEOUT", 15.0, _FLOAT)  # one attempt, wall clock: connect, headers, body
     webhook_concurrency: int = setting("WEBHOOK_CONCURRENCY", 64, _INT)  # deliveries in flight per worker process
     webhook_concurrency_per_endpoint: int = setting("WEBHOOK_CONCURRENCY_PER_ENDPOINT", 8, _INT)
     webhook_max_subscriptions: int = setting("WEBHOOK_MAX_SUBSCRIPTIONS", 20, _INT)  # per API key
+    webhook_concurrency_per_key: int = setting("WEBHOOK_CONCURRENCY_PER_KEY", 16, _INT)  # in flight per process
+    webhook_rate_per_key: int = setting("WEBHOOK_RATE_PER_KEY", 100, _INT)  # deliveries a second, all processes
     result_ttl: int = setting("RESULT_TTL", 7 * 24 * 3600, _INT)
     max_body_bytes: int = setting("MAX_BODY_BYTES", 1024 * 1024, _INT)
     callback_max_bytes: int = setting("CALLBACK_MAX_BYTES", 64 * 1024 * 1024, _INT)  # RunPod's callback carries the output

@@ -3,6 +3,9 @@ request that broke it. Every one of these failed before its fix."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import redis
 
@@ -196,3 +199,104 @@ def test_subscriptions_are_capped_per_key_and_one_per_url(client, auth, app):
     assert again.status_code == 409 and again.get_json()["error"]["param"] == "url"
     moved = client.patch(f"/v1/webhooks/{created[2].get_json()['id']}", json={"url": url.format(3)}, headers=auth)
     assert moved.status_code == 409
+
+
+class Trickler:
+    """A hostile receiver on loopback: accepts and then answers one byte every `every` seconds
+    (or never, with `every=None`), for at most `lasting` seconds."""
+
+    def __init__(self, every: float | None = 1.0, lasting: float = 60.0):
+        import socket as sockets
+
+        self.accepted: list[float] = []
+        self.server = sockets.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(64)
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hooks"
+        self.every, self.lasting, self.open = every, lasting, True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while self.open:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted.append(time.monotonic())
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn):
+        end = time.monotonic() + self.lasting
+        try:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" if self.every else b"":
+                if not self.open or time.monotonic() > end:
+                    break
+                conn.sendall(bytes([byte]))
+                time.sleep(self.every)
+            while self.every is None and self.open and time.monotonic() < end:
+                time.sleep(0.1)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.open = False
+        self.server.close()
+
+
+@pytest.fixture
+def tricklers():
+    made: list[Trickler] = []
+
+    def make(**kwargs) -> Trickler:
+        made.append(Trickler(**kwargs))
+        return made[-1]
+
+    yield make
+    for trickler in made:
+        trickler.close()
+
+
+def test_a_receiver_trickling_its_answer_is_cut_at_the_attempts_deadline(redis_url, emulator, tricklers):
+    from app import create_app
+    from integration.webhooks.deliveries import Delivery
+    from tests.support import make_settings
+    from workers.deliver import Courier
+
+    resources = of(create_app(make_settings(redis_url, emulator.base_url, webhook_allow_private=True, webhook_timeout=2.0)))
+    slow = tricklers(every=0.5)  # each byte well within a read time-out; the whole answer takes 20 s
+    delivery = Delivery(
+        id="dlv_slow", event_id="msg_s", event_type="job.completed", key_id="k", url=slow.url, body="{}", created=time.time()
+    )
+    resources.deliveries.create(delivery)
+    started = time.monotonic()
+    Courier(resources).send(delivery)
+    attempt = resources.deliveries.attempts("dlv_slow")[0]
+    assert attempt["error"] == "no complete answer within 2 s (WEBHOOK_TIMEOUT)" and attempt["status_code"] is None
+    assert time.monotonic() - started < 15  # cut near 2 s, not after the receiver's 20 s
+
+
+def test_one_keys_slow_receivers_do_not_hold_another_keys_deliveries(make_stack, tricklers, receivers):
+    from integration.accounts.keys import create_key, set_limits
+
+    stack = make_stack(webhook_concurrency=8, webhook_concurrency_per_key=2, webhook_timeout=10.0)
+    hostile = tricklers(every=None)  # accepts, never answers
+    for n in range(10):
+        answer = stack.http.post(f"{stack.base_url}/v1/webhooks", json={"url": f"{hostile.url}/{n}"}, timeout=10)
+        assert answer.status_code == 201
+    ids = [stack.enqueue("/embeddings", {"input": str(n)})["id"] for n in range(3)]  # 30 deliveries
+    stack.wait_final(ids)
+    wait_until(lambda: len(hostile.accepted) >= 2)  # the hostile key's two slots are taken
+    key, secret = create_key(stack.redis, "neighbour")
+    set_limits(stack.redis, key.id, rpm="unlimited")
+    fast = receivers()
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert (
+        stack.http.post(f"{stack.base_url}/v1/webhooks", json={"url": fast.url}, headers=headers, timeout=10).status_code == 201
+    )
+    stack.http.post(f"{stack.base_url}/v1/embeddings", json={"input": "mine"}, headers=headers, timeout=10)
+    fast.wait_for(1, timeout=30)
+    first_hostile_attempt_ends = hostile.accepted[0] + 10.0
+    assert time.monotonic() < first_hostile_attempt_ends  # arrived while the hostile key's attempts still hang
+    assert len(hostile.accepted) <= 2  # and the hostile key never had more than its two in flight

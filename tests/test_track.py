@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from integration.runpod.budget import CallBudget
+from integration.redis.budget import CallBudget
 
 
 def test_no_ten_second_stretch_gets_more_than_1_1_times_the_budget(redis_url):

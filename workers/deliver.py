@@ -23,19 +23,14 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-from requests_hardened.ip_filter import InvalidIPAddress
-
 from integration.jobs.events import Event, EventReader
+from integration.redis.budget import CallBudget
 from integration.resources import Resources
-from integration.runpod.client import parse_retry_after
-from integration.webhooks import outbound
+from integration.webhooks import attempts, outbound
 from integration.webhooks.deliveries import Delivery, delivery_id
-from integration.webhooks.signing import signature_header
 from integration.webhooks.subscriptions import Subscription
 
 log = logging.getLogger(__name__)
@@ -43,13 +38,8 @@ log = logging.getLogger(__name__)
 GROUP = "podrelay-deliver"
 DISPATCH_BATCH = 200
 RECLAIM_EVERY = 5.0  # seconds between looks for events a dead worker left unacknowledged
-RESPONSE_KEPT = 1024  # bytes of a receiver's answer kept in the attempt log
 SUBSCRIPTION_FRESH = 1.0  # seconds a subscription read is reused by the sender
 HELD_PER_SLOT = 2  # deliveries held per endpoint slot; held ones wait at most this many sends, within their lease
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class Courier:
@@ -66,6 +56,8 @@ class Courier:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._by_target: Counter = Counter()
+        self._by_key: Counter = Counter()  # deliveries in flight per API key
+        self.rate = CallBudget(resources.redis, "deliver", self.settings.webhook_rate_per_key * 10)
         # Deliveries leased while their endpoint had its fill in flight: sent the moment one
         # of its sends ends (a fixed push-back in the due set cost up to 0.2 s a time).
         self._held: dict[str, deque[Delivery]] = {}
@@ -153,32 +145,52 @@ class Courier:
     # -- send --------------------------------------------------------------------------
 
     def send_due(self) -> int:
-        """Lease due deliveries and start sending them, within the per-endpoint bound; how many were leased."""
+        """Lease due deliveries and start sending them, within the bounds per endpoint, per key
+        in flight, and per key per second; how many were leased."""
         with self._lock:
             free = self.capacity - self._in_flight
         now = time.time()
         ids = self.res.deliveries.due.claim_due(now, free, self.settings.lease_seconds)
         per_target = self.settings.webhook_concurrency_per_endpoint
+        per_key = self.settings.webhook_concurrency_per_key
+        pending = []
         for delivery_id_, delivery in zip(ids, self.res.deliveries.get_many(ids), strict=True):
             if delivery is None or delivery.status != "pending":
                 self.res.deliveries.due.remove(delivery_id_)
-                continue
+            else:
+                pending.append(delivery)
+        for delivery in self._within_rate(pending, now):
             with self._lock:
                 target = delivery.target
-                if self._by_target[target] < per_target:
+                if self._by_key[delivery.key_id] < per_key and self._by_target[target] < per_target:
                     self._in_flight += 1
                     self._by_target[target] += 1
+                    self._by_key[delivery.key_id] += 1
                     action = "send"
-                elif len(self._held.setdefault(target, deque())) < per_target * HELD_PER_SLOT:
-                    self._held[target].append(delivery)
+                elif self._by_target[target] and len(self._held.setdefault(target, deque())) < per_target * HELD_PER_SLOT:
+                    self._held[target].append(delivery)  # takes over one of its endpoint's slots (the same key's)
                     action = "held"
-                else:
+                else:  # the endpoint or the key has its fill in flight: back in line, no key takes every slot
                     action = "later"
             if action == "send":
                 self.pool.submit(self._send_and_release, delivery)
-            elif action == "later":  # more than this process should hold for one endpoint: back in line
+            elif action == "later":
                 self.res.deliveries.due.schedule(delivery.id, now + 0.2)
         return len(ids)
+
+    def _within_rate(self, deliveries: list[Delivery], now: float) -> list[Delivery]:
+        """The deliveries each key's rate allows this second (`WEBHOOK_RATE_PER_KEY`, across
+        processes); the others wait for the seconds after, so podrelay cannot flood a third party."""
+        by_key: dict[str, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_key.setdefault(delivery.key_id, []).append(delivery)
+        allowed = []
+        for key_id, group in by_key.items():
+            granted = self.rate.take(key_id, len(group), now)
+            allowed += group[:granted]
+            later = {d.id: int(now) + 1 + n // self.rate.per_second + random.uniform(0, 1) for n, d in enumerate(group[granted:])}
+            self.res.deliveries.due.schedule_many(later)
+        return allowed
 
     def _send_and_release(self, delivery: Delivery) -> None:
         while delivery is not None:
@@ -186,10 +198,11 @@ class Courier:
                 self.send(delivery)
             except Exception:  # Redis blinked: the lease lapses and the delivery is sent again
                 log.exception("delivery %s: send failed", delivery.id)
-            delivery = self._next_for(delivery.target)
+            delivery = self._next_for(delivery.target, delivery.key_id)
 
-    def _next_for(self, target: str) -> Delivery | None:
-        """A held delivery for this endpoint, which takes over the slot; else the slot is freed."""
+    def _next_for(self, target: str, key_id: str) -> Delivery | None:
+        """A held delivery for this endpoint (the same key's: targets are per key), which takes
+        over the slot; else the slot is freed."""
         with self._lock:
             held = self._held.get(target)
             if held:
@@ -199,6 +212,9 @@ class Courier:
             self._by_target[target] -= 1
             if self._by_target[target] <= 0:
                 del self._by_target[target]
+            self._by_key[key_id] -= 1
+            if self._by_key[key_id] <= 0:
+                self._by_key.pop(key_id, None)
             return None
 
     def _fresh(self, key: tuple, now: float, read: Callable[[], Any]) -> Any:
@@ -222,37 +238,14 @@ class Courier:
         sub = self._fresh(("subscription", sub_id), now, lambda: self.res.subscriptions.get(sub_id)) if sub_id else None
         if delivery.subscription_id and (sub is None or not sub.enabled):
             reason = "subscription deleted" if sub is None else f"subscription disabled: {sub.disabled_reason}"
-            self.res.deliveries.record(delivery, {"at": _iso(now), "error": reason}, "dead", None)
+            self.res.deliveries.record(delivery, {"at": attempts.iso(now), "error": reason}, "dead", None)
             return
         if sub:
             secret_list = sub.live_secrets(now)
         else:
             key_id = delivery.key_id
             secret_list = self._fresh(("signing", key_id), now, lambda: self.res.subscriptions.signing_secrets(key_id, now))
-        timestamp = int(now)
-        body = delivery.body.encode()
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": delivery.event_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature_header(secret_list, delivery.event_id, timestamp, body),
-        }
-        attempt: dict = {"at": _iso(now), "status_code": None, "latency_ms": None, "response_body": None, "error": None}
-        retry_after = None
-        started = time.perf_counter()
-        try:
-            timeout = (outbound.TIMEOUT[0], self.settings.webhook_timeout)
-            with self.http.post(
-                delivery.url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
-            ) as answer:
-                attempt["status_code"] = answer.status_code
-                attempt["response_body"] = answer.raw.read(RESPONSE_KEPT, decode_content=True).decode("utf-8", "replace")
-                retry_after = parse_retry_after(answer.headers.get("Retry-After"))
-        except InvalidIPAddress:
-            attempt["error"] = "refused: the URL resolves to a private, loopback or reserved address"
-        except (requests.RequestException, ValueError) as error:  # ValueError: a URL urllib3 cannot parse
-            attempt["error"] = f"{type(error).__name__}: {str(error)[:300]}"
-        attempt["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        attempt, retry_after = attempts.post(self.http, delivery, secret_list, self.settings.webhook_timeout, now)
         ids = {"request_id": delivery.request_id, "job_id": delivery.job_id, "delivery_id": delivery.id}
         outcome = attempt["status_code"] or attempt["error"]
         log.info("delivery of %s to %s, attempt %d: %s in %.0f ms", delivery.event_type, urlsplit(delivery.url).hostname,
@@ -272,7 +265,7 @@ class Courier:
         if code == 410:
             deliveries.record(delivery, attempt, "failed", None)
             if sub:
-                subscriptions.disable(sub.id, f"The receiver answered 410 Gone at {_iso(now)}")
+                subscriptions.disable(sub.id, f"The receiver answered 410 Gone at {attempts.iso(now)}")
                 log.warning("subscription %s disabled: receiver answered 410", sub.id)
             return
         schedule = self.settings.webhook_retry_schedule
@@ -287,5 +280,5 @@ class Courier:
         if sub:
             since = subscriptions.record_failure(sub.id, now)
             if now - since > self.settings.webhook_disable_after:
-                subscriptions.disable(sub.id, f"No successful delivery since {_iso(since)}")
-                log.warning("subscription %s disabled: failing since %s", sub.id, _iso(since))
+                subscriptions.disable(sub.id, f"No successful delivery since {attempts.iso(since)}")
+                log.warning("subscription %s disabled: failing since %s", sub.id, attempts.iso(since))

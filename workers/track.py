@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from integration.jobs.outcomes import apply_status, expire, result_of
 from integration.jobs.record import Job, JobStatus
 from integration.readiness import HEARTBEAT_EVERY, beat, worker_name
+from integration.redis.budget import CallBudget
 from integration.resources import Resources
-from integration.runpod.budget import CallBudget
 from integration.runpod.client import RunPodNotFound, RunPodUnavailable
 from integration.surfaces.outputs import OutputError
 from workers.schedule import STREAM_INTERVAL, next_poll_delay, retry_delay

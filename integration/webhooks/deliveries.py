@@ -64,8 +64,9 @@ class Delivery:
 
     @property
     def target(self) -> str:
-        """What concurrency is bounded by: the subscription, or the URL."""
-        return self.subscription_id or self.url
+        """What concurrency is bounded by: the subscription, or the key's URL (one key's slow URL
+        never takes another key's slots, even for the same URL)."""
+        return self.subscription_id or f"{self.key_id}|{self.url}"
 
     def to_api(self, attempts: list[dict] | None = None) -> dict:
         """The delivery as the API shows it, with its attempts when given."""

@@ -22,6 +22,7 @@ from requests_hardened.ip_filter import EXTRA_BLOCKED_NET_RANGES, InvalidIPAddre
 from requests_hardened.ip_filter_adapter import IPFilterAdapter
 
 from integration.errors import ApiError
+from integration.webhooks.deadline import watch_pools
 
 TIMEOUT = (5.0, 15.0)
 USER_AGENT = "podrelay-webhooks/1"
@@ -78,6 +79,7 @@ def session(allow_private: bool, pool_size: int = 64) -> requests.Session:
             http.mount(scheme, PublicOnlyAdapter(is_https_proto=scheme == "https://", allow_loopback=False))
     for adapter in http.adapters.values():
         adapter.init_poolmanager(16, pool_size)  # many receivers, many concurrent sends
+        watch_pools(adapter.poolmanager)  # a wall-clock deadline per attempt (deadline.py)
     return http
 
 

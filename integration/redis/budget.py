@@ -1,16 +1,17 @@
-"""Call budgets per RunPod endpoint, shared by every worker process through Redis.
+"""Budgets of calls per second, per name, shared by every process through Redis.
 
-RunPod allows 1,000 `/run` and 2,000 `/status` calls per 10 s per endpoint (RunPod's
-docs, "Endpoint operations: rate limits"). podrelay spends a tenth of its own budget
-(`RUNPOD_RUN_BUDGET`, `RUNPOD_STATUS_BUDGET`) per second, so any 10 consecutive seconds,
-however RunPod's window is aligned, see at most 1.1 × the budget.
+Used for RunPod's limits per endpoint (RunPod allows 1,000 `/run` and 2,000 `/status`
+calls per 10 s per endpoint, runpod/docs `send-requests.mdx` "Rate limits"; podrelay spends
+a tenth of its own budget, `RUNPOD_RUN_BUDGET`, `RUNPOD_STATUS_BUDGET`, per second, so any
+10 consecutive seconds, however RunPod's window is aligned, see at most 1.1 × the budget)
+and for webhook deliveries per API key (`WEBHOOK_RATE_PER_KEY`).
 """
 
 from __future__ import annotations
 
 import redis
 
-_BUDGET = "pr:budget:{}:{}:{}"  # operation, endpoint, second
+_BUDGET = "pr:budget:{}:{}:{}"  # operation, name (an endpoint, a key), second
 
 
 class CallBudget:
@@ -21,13 +22,14 @@ class CallBudget:
     across a window boundary: measured 2,033 /status in 10 s against 2,000.)"""
 
     def __init__(self, conn: redis.Redis, operation: str, per_window: int):
+        """`per_window` calls per 10 s: a tenth of them each second."""
         self.conn = conn
         self.operation = operation
         self.per_second = max(1, per_window // 10)
 
-    def take(self, endpoint_id: str, wanted: int, now: float) -> int:
-        """How many of `wanted` calls may go now (the rest wait for a later second)."""
-        key = _BUDGET.format(self.operation, endpoint_id, int(now))
+    def take(self, name: str, wanted: int, now: float) -> int:
+        """How many of `wanted` calls for `name` may go now (the rest wait for a later second)."""
+        key = _BUDGET.format(self.operation, name, int(now))
         pipe = self.conn.pipeline(transaction=False)
         pipe.incrby(key, wanted)
         pipe.expire(key, 10)
