@@ -121,6 +121,8 @@ class Settings:
     price_table: str = setting("PRICE_TABLE", "")  # JSON overrides of the registry's unit prices
     ready_max_overdue: int = setting("READY_MAX_OVERDUE", 10_000, _INT)  # /readyz fails past this backlog
     prefer_wait_max: float = setting("PREFER_WAIT_MAX", 60.0, _FLOAT)  # the longest `Prefer: wait` honoured
+    held_per_key: int = setting("HELD_PER_KEY", 100, _INT)  # requests held open per key, all web processes
+    hold_max_seconds: float = setting("HOLD_MAX_SECONDS", 3600.0, _FLOAT)  # the longest a stream stays open
     openai_wait_max: float = setting("OPENAI_WAIT_MAX", 300.0, _FLOAT)  # how long an OpenAI-mode request is held
     # How long a worker holds a job it works on (and a submission lock): longer than any
     # one RunPod call. When a worker dies, its jobs resume after this.

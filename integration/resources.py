@@ -13,6 +13,7 @@ from functools import cached_property
 import redis
 from rq import Queue
 
+from integration.accounts.held import Holds
 from integration.accounts.idempotency import IdempotencyStore
 from integration.accounts.ratelimit import RateLimiter
 from integration.config import Settings
@@ -94,6 +95,11 @@ class Resources:
     def rate_limiter(self) -> RateLimiter:
         """Requests per minute per key."""
         return RateLimiter(self.redis, self.commits)
+
+    @cached_property
+    def holds(self) -> Holds:
+        """Held connections per key."""
+        return Holds(self.redis)
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:

@@ -300,3 +300,60 @@ def test_one_keys_slow_receivers_do_not_hold_another_keys_deliveries(make_stack,
     first_hostile_attempt_ends = hostile.accepted[0] + 10.0
     assert time.monotonic() < first_hostile_attempt_ends  # arrived while the hostile key's attempts still hang
     assert len(hostile.accepted) <= 2  # and the hostile key never had more than its two in flight
+
+
+def test_held_connections_are_bounded_per_key(make_stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from integration.accounts.keys import create_key, set_limits
+
+    stack = make_stack(workers=0, held_per_key=3)  # no worker: every wait runs its course
+    url = f"{stack.base_url}/v1/chat/completions"
+
+    def held(headers):
+        return requests.post(url, json=CHAT, headers={**headers, "Prefer": "wait=4"}, timeout=30)
+
+    mine = {"Authorization": f"Bearer {stack.key}"}
+    with ThreadPoolExecutor(5) as pool:
+        answers = [pool.submit(held, mine) for _ in range(5)]
+        time.sleep(1.5)
+        key, secret = create_key(stack.redis, "neighbour")
+        set_limits(stack.redis, key.id, rpm="unlimited")
+        neighbour = held({"Authorization": f"Bearer {secret}"})
+        codes = sorted(a.result().status_code for a in answers)
+    assert codes == [202, 202, 202, 429, 429]
+    assert neighbour.status_code == 202  # another key's held request is not refused
+
+
+def test_revoking_a_key_ends_its_streams_and_held_requests(make_stack):
+    import requests
+
+    from integration.accounts.keys import create_key, revoke_key, set_limits
+
+    stack = make_stack(workers=0)
+    key, secret = create_key(stack.redis, "leaving")
+    set_limits(stack.redis, key.id, rpm="unlimited")
+    headers = {"Authorization": f"Bearer {secret}"}
+    job_id = requests.post(f"{stack.base_url}/v1/chat/completions", json=CHAT, headers=headers, timeout=10).json()["id"]
+    stream = requests.get(f"{stack.base_url}/v1/jobs/{job_id}/events", headers=headers, stream=True, timeout=60)
+    result: dict = {}
+
+    def wait():
+        held = requests.post(
+            f"{stack.base_url}/v1/chat/completions", json=CHAT, headers={**headers, "Prefer": "wait=60"}, timeout=90
+        )
+        result["status"], result["at"] = held.status_code, time.monotonic()
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(1.0)
+    revoke_key(stack.redis, key.id)
+    revoked_at = time.monotonic()
+    text = b"".join(stream.iter_content(None)).decode()
+    stream_ended = time.monotonic()
+    waiter.join(timeout=60)
+    assert "event: revoked" in text
+    assert result["status"] == 202
+    assert stream_ended - revoked_at < 30 and result["at"] - revoked_at < 30  # not the 60 s the wait asked for

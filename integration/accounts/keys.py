@@ -20,6 +20,7 @@ from integration.config import Settings
 
 KEY_PREFIX = "pr_"
 CACHE_SECONDS = 5.0
+LIVE_SECONDS = 2.5
 _CACHE_LIMIT = 10_000
 _cache: dict[str, tuple[Caller | None, float]] = {}  # digest -> (caller or None, expiry)
 _BY_HASH = "pr:apikey:{}"  # hash of the key -> key id
@@ -140,6 +141,23 @@ def stored_limits(conn: redis.Redis, key_id: str) -> dict[str, str]:
     """The limit fields set on a key's record (absent ones take the defaults)."""
     values = conn.hmget(_KEY.format(key_id), *LIMIT_FIELDS)
     return {name: v.decode() for name, v in zip(LIMIT_FIELDS, values, strict=True) if v is not None}
+
+
+_live: dict[str, tuple[bool, float]] = {}  # key id -> (not revoked, until when that holds)
+
+
+def is_live(conn: redis.Redis, key_id: str) -> bool:
+    """Whether the key is still valid (not revoked), read at most every LIVE_SECONDS per process:
+    held requests and streams ask every 2.5 s, so they end within 5 s of a revocation."""
+    now = time.monotonic()
+    cached = _live.get(key_id)
+    if cached and cached[1] > now:
+        return cached[0]
+    live = conn.hget(_KEY.format(key_id), "revoked") == b"0"
+    if len(_live) >= _CACHE_LIMIT:
+        _live.clear()
+    _live[key_id] = (live, now + LIVE_SECONDS)
+    return live
 
 
 def lookup(conn: redis.Redis, secret: str, settings: Settings) -> Caller | None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 
 from flask import current_app, g, request
 
 from integration import resources as root
-from integration.accounts.keys import Caller
+from integration.accounts.keys import Caller, is_live
 from integration.errors import ApiError
 from integration.resources import Resources
 
@@ -24,6 +25,20 @@ def caller() -> Caller:
 
 
 MAX_DEPTH = 64  # objects and arrays within each other
+
+
+def alive() -> Callable[[], bool]:
+    """For a held request or a stream: whether the caller's key is still valid (asked every few seconds)."""
+    res, key_id = resources(), g.key_id
+    return lambda: is_live(res.redis, key_id)
+
+
+def hold(seconds: float) -> Callable[[], None]:
+    """Count this request among the caller's held connections (a 429 past `HELD_PER_KEY`) for up
+    to `seconds`; the function that gives the hold back when the request ends."""
+    res, key_id = resources(), g.key_id
+    taken = res.holds.take(key_id, res.settings.held_per_key, seconds)
+    return lambda: res.holds.give_back(key_id, taken)
 
 
 def json_body() -> dict:

@@ -12,7 +12,7 @@ from flask import Blueprint, g, jsonify, request
 
 from integration import surfaces
 from integration.api.admission import admit
-from integration.api.context import caller, json_body, resources
+from integration.api.context import alive, caller, hold, json_body, resources
 from integration.jobs.accept import accept
 from integration.jobs.record import Job
 from integration.jobs.waiting import preferred_wait
@@ -40,7 +40,13 @@ def _enqueue(surface: surfaces.Surface):
     res = resources()
     job = accept(res, caller(), g.request_id, surface, load(surface.schema, json_body()))
     wait = preferred_wait(request.headers.get("Prefer"), res.settings.prefer_wait_max)
-    finished = res.waiter.wait_for_end(res.jobs, job.id, wait) if wait else None
+    finished = None
+    if wait:
+        release = hold(wait)
+        try:
+            finished = res.waiter.wait_for_end(res.jobs, job.id, wait, alive())
+        finally:
+            release()
     if finished is not None:
         response = jsonify(finished.to_api())
     else:

@@ -8,12 +8,13 @@ Each holds one connection slot of the web process (a greenlet) while open. The W
 from __future__ import annotations
 
 import json
+import time
 
 from flask import Blueprint, Response, g, request
 from flask_sock import Sock
 
 from integration.api.admission import admit
-from integration.api.context import resources
+from integration.api.context import alive, hold, resources
 from integration.jobs.streaming import job_events, valid_event_id
 
 bp = Blueprint("events", __name__)
@@ -24,14 +25,22 @@ sock = Sock()
 @bp.get("/jobs/<job_id>/events")
 def job_event_stream(job_id: str):
     """`GET /v1/jobs/{id}/events`: Server-Sent Events until the job ends."""
-    store = resources().jobs
-    job = store.owned(job_id, g.key_id)
+    res = resources()
+    job = res.jobs.owned(job_id, g.key_id)
     header = request.headers.get("Last-Event-ID")
     after = valid_event_id(header or request.args.get("last_event_id"), "Last-Event-ID" if header else "last_event_id")
+    seconds = res.settings.hold_max_seconds
+    release, still_allowed = hold(seconds), alive()
 
     def stream():
-        yield "retry: 2000\n\n"
-        for event in job_events(store, job, after):
+        try:
+            yield "retry: 2000\n\n"
+            yield from _sse(job_events(res.jobs, res.waiter, job, after, time.monotonic() + seconds, still_allowed))
+        finally:
+            release()  # however the stream ends
+
+    def _sse(events):
+        for event in events:
             if event.name == "keepalive":
                 yield ": keepalive\n\n"
                 continue
@@ -55,10 +64,15 @@ def _own_before_upgrade():
 @sock.route("/jobs/<job_id>/ws", bp=bp)
 def job_event_socket(ws, job_id: str):
     """`/v1/jobs/{id}/ws`: the same events over a WebSocket."""
-    store = resources().jobs
-    job = store.owned(job_id, g.key_id)
+    res = resources()
+    job = res.jobs.owned(job_id, g.key_id)
     after = valid_event_id(request.args.get("last_event_id"), "last_event_id")
-    for event in job_events(store, job, after):
-        if event.name != "keepalive":
-            ws.send(json.dumps({"event": event.name, "id": event.id, "data": event.data}, separators=(",", ":")))
+    seconds = res.settings.hold_max_seconds
+    release = hold(seconds)
+    try:
+        for event in job_events(res.jobs, res.waiter, job, after, time.monotonic() + seconds, alive()):
+            if event.name != "keepalive":
+                ws.send(json.dumps({"event": event.name, "id": event.id, "data": event.data}, separators=(",", ":")))
+    finally:
+        release()
     ws.close()

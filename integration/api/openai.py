@@ -18,7 +18,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from integration import surfaces
 from integration.api.admission import admit
-from integration.api.context import caller, json_body, resources
+from integration.api.context import alive, caller, hold, json_body, resources
 from integration.errors import ApiError
 from integration.jobs.accept import accept
 from integration.jobs.record import Job, JobStatus
@@ -38,8 +38,14 @@ _form_schema = TranscriptionFormSchema()
 def _finished(job: Job) -> Job:
     """Wait for the job; raise OpenAI-style errors when it failed or is still running."""
     res = resources()
-    done = res.waiter.wait_for_end(res.jobs, job.id, res.settings.openai_wait_max)
+    release, still_allowed = hold(res.settings.openai_wait_max), alive()
+    try:
+        done = res.waiter.wait_for_end(res.jobs, job.id, res.settings.openai_wait_max, still_allowed)
+    finally:
+        release()
     no_retry = {"x-should-retry": "false"}
+    if done is None and not still_allowed():
+        raise ApiError(401, "invalid_api_key", f"The API key was revoked while job {job.id} ran")
     if done is None:
         raise ApiError(504, "timeout", f"Job {job.id} is still running; follow it at /v1/jobs/{job.id}", headers=no_retry)
     if done.status != JobStatus.COMPLETED:
@@ -69,6 +75,7 @@ def _stream_chat(job: Job) -> Response:
     """Server-Sent Events of `chat.completion.chunk`, relayed from RunPod's /stream, then `[DONE]`."""
     res = resources()
     deadline = time.monotonic() + res.settings.openai_wait_max
+    release, still_allowed = hold(res.settings.openai_wait_max), alive()
     base = {"id": f"chatcmpl-{job.id}", "object": "chat.completion.chunk", "created": int(job.created), "model": job.model}
 
     def event(body: dict) -> str:
@@ -86,9 +93,15 @@ def _stream_chat(job: Job) -> Response:
         ]
 
     def events():
+        try:
+            yield from relay()
+        finally:
+            release()
+
+    def relay():
         yield chunk({"role": "assistant", "content": ""})
         final, finished = None, False
-        for item in job_events(res.jobs, job, deadline=deadline):
+        for item in job_events(res.jobs, res.waiter, job, deadline=deadline, alive=still_allowed):
             if item.name == "chunk":
                 choices = relayed(item.data.get("choices") or [{"delta": {"content": item.data["text"]}}])
                 finished = finished or any(c["finish_reason"] for c in choices)
@@ -98,6 +111,12 @@ def _stream_chat(job: Job) -> Response:
                 yield ": keepalive\n\n"
             elif item.name == "job":
                 final = item.data
+            elif item.name == "revoked":
+                yield event(
+                    {"error": {"message": "The API key was revoked", "type": "authentication_error", "code": "invalid_api_key"}}
+                )
+                yield "data: [DONE]\n\n"
+                return
         if final is None:
             yield event({"error": {"message": f"Job {job.id} is still running", "type": "api_error", "code": "timeout"}})
         elif final["status"] == JobStatus.COMPLETED.value:

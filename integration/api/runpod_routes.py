@@ -12,7 +12,7 @@ import re
 from flask import Blueprint, g, jsonify, request
 
 from integration.api.admission import admit
-from integration.api.context import caller, json_body, resources
+from integration.api.context import caller, hold, json_body, resources
 from integration.errors import validation_error
 from integration.runpod.direct import DirectRunSchema, RunPodDirect
 from integration.surfaces.fields import load
@@ -54,7 +54,11 @@ def runsync(surface: str):
         wait_ms = -1
     if not 1000 <= wait_ms <= 300_000:
         raise validation_error("Invalid value for 'wait': milliseconds from 1000 to 300000.", "wait")
-    return _submit(surface, wait_ms)
+    release = hold(wait_ms / 1000 + 30)
+    try:
+        return _submit(surface, wait_ms)
+    finally:
+        release()
 
 
 def _job_route(operation: str):

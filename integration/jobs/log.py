@@ -18,6 +18,7 @@ import redis
 from integration.surfaces import chat_stream
 
 LOG = "pr:log:{}"  # per job: the entries above, kept as long as results are
+CHANGED = "pr:changed:{}"  # pub/sub channel per job: a message on every status change and new output
 STATE = "pr:logstate:{}"  # per job: {"rest": SSE text of an unfinished event, "read": stream pieces parsed}
 CURSOR = "pr:logcursor:{}"  # per job: how far readers without a cursor of their own have read its pieces
 MAX_ENTRIES = 100_000
@@ -60,6 +61,8 @@ class JobLog:
             pipe.xadd(LOG.format(job_id), entry, maxlen=MAX_ENTRIES, approximate=True)
         pipe.set(STATE.format(job_id), _json({"rest": rest, "read": read}), ex=self.ttl)
         pipe.expire(LOG.format(job_id), self.ttl)
+        if chunks:
+            pipe.publish(CHANGED.format(job_id), "output")  # wakes the job's readers (waiting.py)
         pipe.execute()
 
     def append_pieces(self, job_id: str, pieces: list) -> None:
@@ -70,6 +73,7 @@ class JobLog:
         for piece in pieces:
             pipe.xadd(LOG.format(job_id), {"type": "piece", "output": _json(piece)}, maxlen=MAX_ENTRIES, approximate=True)
         pipe.expire(LOG.format(job_id), self.ttl)
+        pipe.publish(CHANGED.format(job_id), "output")
         pipe.execute()
 
     def entries(self, job_id: str, kind: str, after: str = "0-0") -> list[tuple[str, dict]]:

@@ -23,7 +23,7 @@ import redis
 from integration.accounts.limits import LimitReached, Limits, month, reservation_keys, reserve
 from integration.errors import not_found
 from integration.jobs.events import EVENT_TYPES, EVENTS, Event
-from integration.jobs.log import LOG, JobLog
+from integration.jobs.log import CHANGED, LOG, JobLog
 from integration.jobs.record import UNFINISHED, Job, JobStatus
 from integration.logs import job_ids
 from integration.metrics import Metrics
@@ -37,7 +37,6 @@ JOB = "pr:job:{}"
 KEY_JOBS = "pr:jobs:{}"  # per API key, scored by creation time: listing
 PENDING = "pr:pending"  # every unfinished job, scored by when it is next due
 WAKE = "pr:tracker:wake"  # pushed to when a job becomes due now (a callback arrived)
-CHANGED = "pr:changed:{}"  # pub/sub channel per job: a message on every status change
 BY_RUNPOD_ID = "pr:runpod:{}"  # RunPod's job id -> podrelay's, for the direct routes
 OVERDUE_AFTER = 30.0  # a job due longer than this counts as backlog (/readyz, /metrics)
 

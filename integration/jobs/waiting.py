@@ -15,15 +15,18 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import redis
 
+from integration.jobs.log import CHANGED
 from integration.jobs.record import Job
-from integration.jobs.store import CHANGED, JobStore
+from integration.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
 
+LIVENESS_EVERY = 2.5  # seconds between looks at whether the waiting key was revoked (with is_live's cache: within 5 s)
 _WAIT = re.compile(r"^\s*wait\s*(?:=\s*(\d+))?\s*$", re.IGNORECASE)
 
 
@@ -53,24 +56,17 @@ class JobWaiter:
         with self._lock:
             return sum(len(events) for events in self._waiting.values())
 
-    def wait(self, job_id: str, timeout: float, is_final: Callable[[], bool]) -> bool:
-        """Block up to `timeout` seconds until `is_final()`; True if it became so."""
+    @contextmanager
+    def watching(self, job_id: str) -> Iterator[threading.Event]:
+        """An event set at each change of the job (status or new output), subscribed before it is handed out."""
         self._start()
         woken, subscribed = threading.Event(), threading.Event()
         with self._lock:
             self._waiting.setdefault(job_id, set()).add(woken)
         self._requests.put(("subscribe", job_id, subscribed))
-        deadline = time.monotonic() + timeout
         try:
-            subscribed.wait(min(timeout, 5.0))
-            while True:
-                if is_final():
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                woken.wait(remaining)
-                woken.clear()
+            subscribed.wait(5.0)
+            yield woken
         finally:
             with self._lock:
                 events = self._waiting.get(job_id, set())
@@ -79,15 +75,29 @@ class JobWaiter:
                     self._waiting.pop(job_id, None)
                     self._requests.put(("unsubscribe", job_id, None))
 
-    def wait_for_end(self, jobs: JobStore, job_id: str, seconds: float) -> Job | None:
-        """The job once final, if that happens within `seconds`; else None."""
+    def wait(self, job_id: str, timeout: float, is_final: Callable[[], bool], alive: Callable[[], bool] | None = None) -> bool:
+        """Block up to `timeout` seconds until `is_final()`; True if it became so. `alive()` is
+        asked every few seconds: False (the caller's key was revoked) ends the wait."""
+        deadline = time.monotonic() + timeout
+        with self.watching(job_id) as woken:
+            while True:
+                if is_final():
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (alive is not None and not alive()):
+                    return False
+                woken.wait(min(remaining, LIVENESS_EVERY))
+                woken.clear()
+
+    def wait_for_end(self, jobs: JobStore, job_id: str, seconds: float, alive: Callable[[], bool] | None = None) -> Job | None:
+        """The job once final, if that happens within `seconds` (and the caller stays alive); else None."""
         current: list[Job | None] = [None]
 
         def finished() -> bool:
             current[0] = jobs.get(job_id)
             return current[0] is None or current[0].status.final
 
-        return current[0] if self.wait(job_id, seconds, finished) else None
+        return current[0] if self.wait(job_id, seconds, finished, alive) else None
 
     def _start(self) -> None:
         with self._lock:
