@@ -37,6 +37,10 @@ def _register_cli(app: Flask) -> None:
         """Run one worker process: RQ tasks plus the tracker (polls, callbacks, sweeps)."""
         from workers.runner import run_worker
 
+        try:
+            resources.of(app).settings.require_secret()
+        except SettingError as error:
+            raise click.ClickException(str(error)) from None
         run_worker(resources.of(app))
 
     @app.cli.command("start")
@@ -46,7 +50,11 @@ def _register_cli(app: Flask) -> None:
         """Start the Procfile's processes (web, worker) and, without REDIS_URL, the embedded Redis."""
         from workers.launcher import launch
 
-        raise SystemExit(launch(resources.of(app).settings, demo=demo, workers=worker_count))
+        try:
+            code = launch(resources.of(app).settings, demo=demo, workers=worker_count)
+        except SettingError as error:
+            raise click.ClickException(str(error)) from None
+        raise SystemExit(code)
 
     @app.cli.command("emulator")
     @click.option("--host", default="127.0.0.1", show_default=True)
@@ -82,6 +90,17 @@ try:
     app = create_app()
 except SettingError as error:  # a bad variable: one line naming it, not a traceback
     sys.exit(f"podrelay: {error}")
+
+
+def __getattr__(name: str):
+    """`app:web`, what the Procfile serves: the app, once its settings can sign (SECRET_KEY)."""
+    if name != "web":
+        raise AttributeError(name)
+    try:
+        resources.of(app).settings.require_secret()
+    except SettingError as error:
+        sys.exit(f"podrelay: {error}")
+    return app
 _settings = resources.of(app).settings
 logs.configure(
     _settings.log_level,

@@ -95,8 +95,8 @@ class Settings:
     # COMFYUI_WORKFLOW_<SURFACE>[__<MODEL>]: a workflow file (or its JSON) for worker-comfyui.
     comfyui_workflows: dict[str, str] = field(default_factory=dict)
     public_base_url: str | None = setting("PUBLIC_BASE_URL", None, "url")  # unset: no callbacks, polling only
-    secret_key: str = setting("SECRET_KEY", DEVELOPMENT_SECRET)
-    environment: str = setting("PODRELAY_ENV", "development")
+    secret_key: str = setting("SECRET_KEY", "")  # unset: see `require_secret`
+    environment: str = setting("PODRELAY_ENV", "production")  # "development" only when said so
     webhook_allow_private: bool = setting("WEBHOOK_ALLOW_PRIVATE", False, "flag")
     webhook_retry_schedule: tuple[float, ...] = setting(
         "WEBHOOK_RETRY_SCHEDULE", (0, 5, 300, 1800, 7200, 18000, 36000, 36000), "seconds list"
@@ -157,9 +157,18 @@ class Settings:
         for name, prefix in PREFIXED.items():
             values[name] = {n[len(prefix) :].upper(): v.strip() for n, v in env.items() if n.startswith(prefix) and v.strip()}
         settings = cls(**values)
-        if "secret_key" not in values and settings.environment != "development":
-            raise SettingError("SECRET_KEY must be set outside development (PODRELAY_ENV is not 'development')")
+        if not settings.secret_key and settings.environment == "development":
+            settings = replace(settings, secret_key=DEVELOPMENT_SECRET)  # said so: a machine of one's own
         return settings
+
+    def require_secret(self) -> None:
+        """Refuse, with one line, to serve or work without SECRET_KEY: callback tokens and download
+        links would be signed with a value anyone can read. (The keys CLI needs none.)"""
+        if not self.secret_key:
+            raise SettingError(
+                "SECRET_KEY must be set (e.g. SECRET_KEY=$(openssl rand -hex 32)); "
+                "only PODRELAY_ENV=development runs with a public development secret"
+            )
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that make `from_env` read these settings again."""

@@ -57,6 +57,7 @@ class Resources:
     @cached_property
     def links(self) -> DownloadLinks:
         """Signed download links for file results."""
+        self.settings.require_secret()  # never sign with an empty secret
         return DownloadLinks(self.settings.secret_key, self.settings.result_ttl, self.settings.public_base_url)
 
     @cached_property
@@ -119,6 +120,7 @@ class Resources:
     @cached_property
     def tokens(self) -> CallbackTokens:
         """Signed callback URLs for RunPod."""
+        self.settings.require_secret()
         return CallbackTokens(self.settings.secret_key)
 
     @cached_property

@@ -357,3 +357,30 @@ def test_revoking_a_key_ends_its_streams_and_held_requests(make_stack):
     assert "event: revoked" in text
     assert result["status"] == 202
     assert stream_ended - revoked_at < 30 and result["at"] - revoked_at < 30  # not the 60 s the wait asked for
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-c", "import app; app.web"],  # what gunicorn serves (the Procfile's `app:web`)
+        ["-m", "flask", "--app", "app", "worker"],
+        ["-m", "flask", "--app", "app", "start"],
+    ],
+)
+def test_the_web_worker_and_start_refuse_to_run_without_a_secret(command):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "PODRELAY_ENV")}
+    env["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    done = subprocess.run([sys.executable, *command], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "SECRET_KEY must be set" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    keys = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "n8n-spec", "--check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert keys.returncode == 0, keys.stderr  # commands that sign nothing need no secret

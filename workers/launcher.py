@@ -8,6 +8,7 @@ new user sees jobs complete without a RunPod account.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -34,6 +35,17 @@ def demo_environment(web_port: int, emulator_port: int) -> dict[str, str]:
     return env
 
 
+def machine_secret(data_dir: str) -> str:
+    """A random secret kept in DATA_DIR (readable by its owner only), made on first use."""
+    path = Path(data_dir).resolve() / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
 def launch(settings: Settings, demo: bool = False, workers: int = 1) -> int:
     """Run web, worker(s) (and the emulator) until interrupted; returns the exit code."""
     env = dict(os.environ)
@@ -42,6 +54,13 @@ def launch(settings: Settings, demo: bool = False, workers: int = 1) -> int:
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("PORT", "5000")
     env["PYTHONUNBUFFERED"] = "1"
+    if demo:  # a local demo: text logs, local webhook targets, and a secret of this machine's own
+        env.setdefault("PODRELAY_ENV", "development")
+        env.setdefault("WEBHOOK_ALLOW_PRIVATE", "1")
+        env.setdefault("SECRET_KEY", machine_secret(settings.data_dir))
+        print("demo: PODRELAY_ENV=development, WEBHOOK_ALLOW_PRIVATE=1 (local webhook targets)", file=sys.stderr)
+    elif not settings.secret_key:
+        settings.require_secret()  # SettingError: one line, before anything starts
     owns_redis = False
     if not settings.redis_url:
         owns_redis = not is_running(embedded_url(settings.data_dir))
