@@ -101,6 +101,8 @@ def __getattr__(name: str):
     except SettingError as error:
         sys.exit(f"podrelay: {error}")
     return app
+
+
 _settings = resources.of(app).settings
 logs.configure(
     _settings.log_level,

@@ -22,6 +22,7 @@ from integration.jobs.store import JobStore
 from integration.jobs.tasks import QUEUE_NAME
 from integration.jobs.waiting import JobWaiter
 from integration.metrics import Metrics
+from integration.redis.budget import CallBudget
 from integration.redis.connection import connect, resolve_url
 from integration.redis.group_commit import GroupCommit
 from integration.runpod.callbacks import CallbackTokens
@@ -122,6 +123,14 @@ class Resources:
         """Signed callback URLs for RunPod."""
         self.settings.require_secret()
         return CallbackTokens(self.settings.secret_key)
+
+    @cached_property
+    def runpod_budgets(self) -> dict[str, CallBudget]:
+        """`/run` and `/status` calls per endpoint per second, shared by the trackers and the direct routes."""
+        return {
+            "status": CallBudget(self.redis, "status", self.settings.status_budget_per_10s),
+            "run": CallBudget(self.redis, "run", self.settings.run_budget_per_10s),
+        }
 
     @cached_property
     def runpod(self) -> RunPodClient:

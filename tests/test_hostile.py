@@ -3,6 +3,7 @@ request that broke it. Every one of these failed before its fix."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -384,3 +385,37 @@ def test_the_web_worker_and_start_refuse_to_run_without_a_secret(command):
         timeout=60,
     )
     assert keys.returncode == 0, keys.stderr  # commands that sign nothing need no secret
+
+
+def test_gunicorns_own_refusals_come_in_the_error_envelope(redis_url, emulator, tmp_path, procfile_webs):
+    import socket as sockets
+
+    from bench.harness import free_port
+    from tests.support import make_settings, settings_env
+
+    port = free_port()
+    procfile_webs(settings_env(make_settings(redis_url, emulator.base_url)), port, tmp_path / "web.log")
+    # Just past gunicorn's limits (4094 bytes of request line, 100 header fields), read whole.
+    for request in (
+        f"GET /{'x' * 4200} HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\n" + "X-A: b\r\n" * 120 + "\r\n",
+    ):
+        with sockets.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(request.encode())
+            answer = b""
+            try:
+                while chunk := conn.recv(65536):
+                    answer += chunk
+            except ConnectionResetError:
+                pass  # gunicorn closes after its answer
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.split()[1] in (b"414", b"431", b"400"), head
+        assert b"application/json" in head and json.loads(body)["error"]["code"]
+
+
+def test_direct_routes_spend_the_same_runpod_budgets_as_the_trackers(make_stack):
+    stack = make_stack(workers=0, status_budget_per_10s=10)  # one /status a second per endpoint
+    run = stack.http.post(f"{stack.base_url}/v1/runpod/embeddings/run", json={"input": {"input": "x"}}, timeout=10).json()
+    codes = [stack.http.get(f"{stack.base_url}/v1/runpod/embeddings/status/{run['id']}", timeout=10) for _ in range(5)]
+    refused = [c for c in codes if c.status_code == 429]
+    assert len(refused) >= 3 and refused[0].json()["error"]["code"] == "runpod_budget_exceeded"

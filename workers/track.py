@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from integration.jobs.outcomes import apply_status, expire, result_of
 from integration.jobs.record import Job, JobStatus
 from integration.readiness import HEARTBEAT_EVERY, beat, worker_name
-from integration.redis.budget import CallBudget
 from integration.resources import Resources
 from integration.runpod.client import RunPodNotFound, RunPodUnavailable
 from integration.surfaces.outputs import OutputError
@@ -40,10 +39,7 @@ class Tracker:
         self.stop = stop or threading.Event()
         # No retries: a failed poll or submit is rescheduled, never slept on.
         self.runpod = resources.runpod_client(retries=0, pool_size=self.settings.tracker_concurrency)
-        self.budgets = {
-            "status": CallBudget(resources.redis, "status", self.settings.status_budget_per_10s),
-            "run": CallBudget(resources.redis, "run", self.settings.run_budget_per_10s),
-        }
+        self.budgets = resources.runpod_budgets
         self.pool = ThreadPoolExecutor(self.settings.tracker_concurrency, thread_name_prefix="poll")
 
     def run(self) -> None:

@@ -92,6 +92,12 @@ class RunPodDirect:
             return surface, override
         return surface, surface.resolve({}, self.res.settings)[1]
 
+    def spend(self, budget: str, endpoint_id: str) -> None:
+        """Count a call in the endpoint's shared budget (the trackers' too); a 429 when it is spent."""
+        if not self.res.runpod_budgets[budget].take(endpoint_id, 1, time.time()):
+            message = f"RunPod's /{budget} budget for this endpoint is spent this second; retry shortly"
+            raise ApiError(429, "runpod_budget_exceeded", message, headers={"Retry-After": "1"})
+
     def call(self, operation: Callable[[], dict]) -> dict:
         """A RunPod call, its failures as API errors."""
         try:
@@ -112,6 +118,7 @@ class RunPodDirect:
         The key's limits are checked first; the job then counts against them."""
         settings = self.res.settings
         check_payload(body["input"], body.get("policy"), RUN_MAX_BYTES if wait_ms is None else RUNSYNC_MAX_BYTES)
+        self.spend("run", endpoint_id)
         model = body.get("model") or surface.default_model
         now = time.time()
         job = Job(
@@ -195,6 +202,7 @@ class RunPodDirect:
         """RunPod's status of the job; an unfinished job's record follows it. A finished job
         RunPod has forgotten (after 30 minutes) is answered from podrelay's record."""
         try:
+            self.spend("status", job.endpoint_id)
             answer = self.call(lambda: self.res.runpod.status(job.endpoint_id, job.runpod_id))
         except ApiError as error:
             if error.status != 404 or not job.status.final:

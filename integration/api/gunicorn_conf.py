@@ -1,0 +1,26 @@
+"""gunicorn's configuration for podrelay's web process (the Procfile: `-c python:integration.api.gunicorn_conf`).
+
+gunicorn answers some requests itself, before the app sees them (a request line past 4 KB:
+414, headers past their limits: 431, a malformed request: 400), in an HTML page. Here those
+answers are podrelay's error envelope too, so every client reads one shape.
+"""
+
+from __future__ import annotations
+
+import json
+
+from gunicorn import util
+
+_CODES = {400: "bad_request", 403: "forbidden", 414: "request_uri_too_large", 417: "expectation_failed", 431: "headers_too_large"}
+
+
+def _write_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's `util.write_error`, answering in the error envelope."""
+    kind = "api_error" if status_int >= 500 else "invalid_request_error"
+    error = {"message": f"{reason}: {mesg}" if mesg else reason, "type": kind, "code": _CODES.get(status_int, "http_error")}
+    body = json.dumps({"error": {**error, "param": None, "request_id": None}}).encode()
+    head = f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+util.write_error = _write_error  # the workers fork from the master, which reads this file
