@@ -12,7 +12,7 @@ from integration import surfaces
 from integration.api import answer_schemas as answers
 from integration.runpod.direct import DirectRunSchema
 from integration.surfaces.audio import TranscriptionFormSchema
-from integration.webhooks.subscriptions import SubscriptionSchema, SubscriptionUpdateSchema
+from integration.webhooks.schemas import SubscriptionSchema, SubscriptionUpdateSchema
 
 JSON = "application/json"
 KEYED = (401, 429, 503)  # every keyed route: no/invalid key, rate limit, Redis down

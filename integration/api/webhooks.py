@@ -16,7 +16,8 @@ from integration.errors import ApiError, validation_error
 from integration.surfaces.fields import load
 from integration.webhooks.deliveries import STATUSES
 from integration.webhooks.outbound import check_target
-from integration.webhooks.subscriptions import Subscription, SubscriptionSchema, SubscriptionUpdateSchema
+from integration.webhooks.schemas import SubscriptionSchema, SubscriptionUpdateSchema
+from integration.webhooks.subscriptions import Subscription
 
 bp = Blueprint("webhooks", __name__)
 bp.before_request(admit)

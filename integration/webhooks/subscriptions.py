@@ -12,36 +12,15 @@ import time
 from dataclasses import dataclass
 
 import redis
-from marshmallow import Schema, fields, validate
 
 from integration.errors import ApiError, not_found
 from integration.jobs.events import JOB_EVENT_NAMES, TEST_EVENT, Event, event_body, publish
-from integration.surfaces import SURFACES
-from integration.surfaces.fields import WebhookUrl
 from integration.webhooks.signing import new_secret
 
 SUB = "pr:sub:{}"
 KEY_SUBS = "pr:subs:{}"  # per API key: its subscriptions' ids
 KEY_SIGNING = "pr:signing:{}"  # per API key: the secret that signs per-request webhook_url deliveries
 EVENT_NAMES = JOB_EVENT_NAMES  # what a subscription can ask for
-
-
-class SubscriptionSchema(Schema):
-    """`POST /v1/webhooks`: the URL, and which events and surfaces it wants."""
-
-    url = WebhookUrl(required=True)
-    events = fields.List(
-        fields.String(validate=validate.OneOf(EVENT_NAMES)), validate=validate.Length(min=1, max=len(EVENT_NAMES))
-    )
-    surfaces = fields.List(fields.String(validate=validate.OneOf(list(SURFACES))), validate=validate.Length(max=50))
-    description = fields.String(validate=validate.Length(max=500))
-
-
-class SubscriptionUpdateSchema(SubscriptionSchema):
-    """`PATCH /v1/webhooks/{id}`: any of the fields, and `enabled`."""
-
-    url = WebhookUrl()
-    enabled = fields.Boolean()
 
 
 @dataclass(frozen=True)
