@@ -85,6 +85,9 @@ class Settings:
     """Everything podrelay reads from its environment, parsed once."""
 
     redis_url: str | None = setting("REDIS_URL", None, "url")  # unset: the embedded Redis under DATA_DIR
+    redis_tls_url: str | None = setting("REDIS_TLS_URL", None, "url")  # set by some platforms beside REDIS_URL: preferred
+    redis_tls_verify: bool = setting("REDIS_TLS_VERIFY", False, "flag")  # verify a rediss:// server's certificate
+    redis_tls_ca_file: str = setting("REDIS_TLS_CA_FILE", "")  # the CA that signed it (with REDIS_TLS_VERIFY)
     data_dir: str = setting("DATA_DIR", "./var")
     runpod_api_key: str = setting("RUNPOD_API_KEY", "")
     runpod_api_base: str = setting("RUNPOD_API_BASE", DEFAULT_RUNPOD_API_BASE, "url")
@@ -176,6 +179,11 @@ class Settings:
         for name, prefix in PREFIXED.items():
             env.update({f"{prefix}{key}": value for key, value in getattr(self, name).items()})
         return env
+
+    @property
+    def redis_address(self) -> str | None:
+        """The Redis to use: REDIS_TLS_URL, else REDIS_URL; None: the embedded one."""
+        return self.redis_tls_url or self.redis_url
 
     def with_changes(self, **changes) -> Settings:
         """A copy with some settings replaced (tests use it)."""

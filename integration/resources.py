@@ -48,12 +48,12 @@ class Resources:
     @cached_property
     def redis_url(self) -> str:
         """`REDIS_URL`, or the embedded server's (started if needed)."""
-        return resolve_url(self.settings.redis_url, self.settings.data_dir)
+        return resolve_url(self.settings.redis_address, self.settings.data_dir)
 
     @cached_property
     def redis(self) -> redis.Redis:
         """The process's Redis client (a pool of connections with timeouts)."""
-        return connect(self.redis_url)
+        return connect(self.redis_url, tls_verify=self.settings.redis_tls_verify, ca_file=self.settings.redis_tls_ca_file)
 
     @cached_property
     def links(self) -> DownloadLinks:

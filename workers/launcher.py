@@ -62,7 +62,7 @@ def launch(settings: Settings, demo: bool = False, workers: int = 1) -> int:
     elif not settings.secret_key:
         settings.require_secret()  # SettingError: one line, before anything starts
     owns_redis = False
-    if not settings.redis_url:
+    if not settings.redis_address:
         owns_redis = not is_running(embedded_url(settings.data_dir))
         env["REDIS_URL"] = ensure_embedded(settings.data_dir)
         print(f"embedded redis: {env['REDIS_URL']}", file=sys.stderr)

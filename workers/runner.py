@@ -49,7 +49,8 @@ def run_worker(resources: Resources) -> None:
         while True:
             worker = None
             try:
-                connection = connect(resources.redis_url, blocking=True)
+                settings = resources.settings
+                connection = connect(resources.redis_url, True, settings.redis_tls_verify, settings.redis_tls_ca_file)
                 worker = Worker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
                 # No RQ scheduler: it is a forked child that inherits this process's Redis
                 # sockets, so after a SIGKILL Redis would go on handing jobs to the dead worker.

@@ -10,17 +10,29 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
+import redis
 
 from integration.accounts import limits
 from integration.accounts.keys import ApiKey, create_key, find_key, list_keys, revoke_key, set_limits, stored_limits
+from integration.redis.connection import tls_problem
 
 if TYPE_CHECKING:
     from integration.resources import Resources
 
 
+class _KeysGroup(click.Group):
+    """Redis out of reach is one line saying why (TLS named as such), not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except redis.exceptions.ConnectionError as error:
+            raise click.ClickException(tls_problem(error) or f"Redis does not answer: {error}") from None
+
+
 def keys_group(resources: Callable[[], Resources]) -> click.Group:
     """The `keys` command group, on the resources `resources()` gives (the app's)."""
-    keys = click.Group("keys", help="Create, list and revoke API keys; set their limits; show their usage.")
+    keys = _KeysGroup("keys", help="Create, list and revoke API keys; set their limits; show their usage.")
 
     def effective(key: ApiKey) -> limits.Limits:
         res = resources()

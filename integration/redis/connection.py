@@ -96,14 +96,28 @@ def resolve_url(redis_url: str | None, data_dir: str) -> str:
     return redis_url or ensure_embedded(data_dir)
 
 
-def connect(url: str, blocking: bool = False) -> redis.Redis:
+def connect(url: str, blocking: bool = False, tls_verify: bool = False, ca_file: str = "") -> redis.Redis:
     """A client with timeouts, so a dead Redis fails fast instead of hanging a request.
 
-    `blocking` clients (RQ's worker, which waits on BLPOP) get no read timeout.
+    `blocking` clients (RQ's worker, which waits on BLPOP) get no read timeout. A `rediss://`
+    server's certificate is checked only with `tls_verify`: managed Redis services such as
+    Heroku's hand out self-signed ones, so by default the connection is encrypted but the
+    server not authenticated (REDIS_TLS_VERIFY=1 and REDIS_TLS_CA_FILE authenticate it).
     """
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=2,
-        socket_timeout=None if blocking else 5,
-        health_check_interval=30,
-    )
+    options: dict = {"socket_connect_timeout": 2, "socket_timeout": None if blocking else 5, "health_check_interval": 30}
+    if url.startswith("rediss://"):
+        options["ssl_cert_reqs"] = "required" if tls_verify else "none"
+        options["ssl_check_hostname"] = tls_verify
+        if ca_file:
+            options["ssl_ca_certs"] = ca_file
+    return redis.Redis.from_url(url, **options)
+
+
+def tls_problem(error: Exception) -> str | None:
+    """What a TLS failure reaching Redis means, said for an operator; None for other failures."""
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return "Redis's TLS certificate could not be verified: give REDIS_TLS_CA_FILE, or unset REDIS_TLS_VERIFY"
+    if "SSL" in text or "TLS" in text or "WRONG_VERSION_NUMBER" in text:
+        return f"TLS to Redis failed ({text[:200]}): rediss:// for a TLS port, redis:// for a plain one"
+    return None
