@@ -21,7 +21,7 @@ ERROR_TEXT = {
     400: "Invalid request: the envelope's `param` names the field",
     401: "Missing or invalid API key",
     402: "The key's monthly budget would be crossed (`budget_exceeded`)",
-    403: "Invalid or expired signed link",
+    403: "Invalid or expired signed link; an admin key's operation; the key's subscriptions at their limit",
     404: "No such object for this key",
     409: "Conflict: an idempotent request still in progress, or the job is already final",
     413: "Body too large",
@@ -117,12 +117,12 @@ def operations(converter) -> dict[str, Op]:
             "A job's events over WebSocket (send an Upgrade)", "Jobs", {101: (None, [])}, errors=(400, 404)
         ),
         "webhooks.create_subscription": Op(
-            "Subscribe a URL to job events", "Webhooks", {201: "Subscription"}, SubscriptionSchema
+            "Subscribe a URL to job events", "Webhooks", {201: "Subscription"}, SubscriptionSchema, errors=(403,)
         ),
         "webhooks.list_subscriptions": Op("List subscriptions", "Webhooks", {200: "SubscriptionList"}),
         "webhooks.get_subscription": Op("Get a subscription", "Webhooks", {200: "Subscription"}, errors=(404,)),
         "webhooks.update_subscription": Op(
-            "Change a subscription", "Webhooks", {200: "Subscription"}, SubscriptionUpdateSchema, errors=(400, 404, 413, 415)
+            "Change a subscription", "Webhooks", {200: "Subscription"}, SubscriptionUpdateSchema, errors=(400, 404, 409, 413, 415)
         ),
         "webhooks.delete_subscription": Op("Delete a subscription", "Webhooks", {200: "Deleted"}, errors=(404,)),
         "webhooks.rotate_secret": Op("Rotate a subscription's secret", "Webhooks", {200: "Subscription"}, errors=(404,)),
@@ -144,20 +144,26 @@ def operations(converter) -> dict[str, Op]:
         ),
         "webhooks.rotate_signing_secret": Op("Rotate the key's signing secret", "Webhooks", {200: "SigningSecret"}),
         "runpod.run": Op(
-            "RunPod /run (tracked)", direct, {200: "RunPodAnswer"}, DirectRunSchema, (402, 404, 502), (ENDPOINT_ID,)
+            "RunPod /run (tracked)", direct, {200: "RunPodAnswer"}, DirectRunSchema, (402, 403, 404, 502), (ENDPOINT_ID,)
         ),
         "runpod.runsync": Op(
             "RunPod /runsync (tracked)",
             direct,
             {200: "RunPodAnswer"},
             DirectRunSchema,
-            (402, 404, 502),
+            (402, 403, 404, 502),
             (ENDPOINT_ID, ("wait", {"type": "integer", "minimum": 1000, "maximum": 300000}, "Milliseconds to wait")),
         ),
         "runpod.purge_queue": Op(
-            "RunPod /purge-queue", direct, {200: "RunPodAnswer"}, errors=(400, 404, 502), query=(ENDPOINT_ID,)
+            "RunPod /purge-queue (admin keys)", direct, {200: "RunPodAnswer"}, errors=(400, 403, 404, 502), query=(ENDPOINT_ID,)
         ),
-        "runpod.health": Op("RunPod /health", direct, {200: "RunPodAnswer"}, errors=(400, 404, 502), query=(ENDPOINT_ID,)),
+        "runpod.health": Op(
+            "RunPod /health (the workers; job counts for admin keys)",
+            direct,
+            {200: "RunPodAnswer"},
+            errors=(400, 403, 404, 502),
+            query=(ENDPOINT_ID,),
+        ),
         "openai.chat_completions": Op(
             "Chat completion (OpenAI mode; stream: Server-Sent Events)",
             "OpenAI mode",
