@@ -90,3 +90,18 @@ def test_a_worker_told_to_stop_while_redis_is_down_stops(own_redis):
     time.sleep(1)
     worker.send_signal(signal.SIGTERM)
     worker.wait(timeout=20)  # raises TimeoutExpired if it goes on waiting for Redis
+
+
+def test_a_held_request_whose_redis_goes_away_is_answered_with_its_job(own_redis):
+    from concurrent.futures import ThreadPoolExecutor
+
+    build, redis_dir = own_redis
+    stack = build()
+    url = f"{stack.base_url}/v1/chat/completions"
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(stack.http.post, url, json=CHAT, headers={"Prefer": "wait=30"}, timeout=60)
+        time.sleep(1.5)  # stored, and waiting (no worker)
+        stop_embedded(redis_dir)
+        answer = held.result()
+    assert answer.status_code == 202, answer.text  # not 503: the job exists and is named
+    assert answer.headers["Location"] == f"/v1/jobs/{answer.json()['id']}"

@@ -81,3 +81,19 @@ def test_concurrent_creates_in_two_processes_keep_the_concurrency_limit_exact(ma
     assert len(accepted) == 30
     listed = stack.http.get(f"{stack.base_url}/v1/jobs", headers=headers, params={"limit": 100}, timeout=10).json()
     assert {job["id"] for job in listed["data"]} == accepted  # each answer names the job stored for it
+
+
+def test_sigterm_answers_every_held_request_with_its_job(make_stack):
+    import signal as signals
+
+    stack = make_stack(workers=0, procfile=True, web_env={"WEB_CONCURRENCY": "1"})
+    url = f"{stack.base_url}/v1/chat/completions"
+    headers = {"Authorization": f"Bearer {stack.key}", "Prefer": "wait=60"}
+    with ThreadPoolExecutor(5) as pool:
+        waiting = [pool.submit(requests.post, url, json=CHAT, headers=headers, timeout=90) for _ in range(5)]
+        time.sleep(3)  # all held: no worker moves their jobs
+        stack.web.send_signal(signals.SIGTERM)
+        answers = [f.result() for f in waiting]
+    assert [a.status_code for a in answers] == [202] * 5
+    assert all(a.headers["Location"] == f"/v1/jobs/{a.json()['id']}" for a in answers)
+    assert all(stack.redis.exists(f"pr:job:{a.json()['id']}") for a in answers)  # stored, and answered so

@@ -8,6 +8,9 @@ job) or N seconds pass (the usual 202); waiting holds no worker and polls nothin
 
 from __future__ import annotations
 
+import logging
+
+import redis
 from flask import Blueprint, g, jsonify, request
 
 from integration import surfaces
@@ -18,6 +21,7 @@ from integration.jobs.record import Job
 from integration.jobs.waiting import preferred_wait
 from integration.surfaces.fields import load
 
+log = logging.getLogger(__name__)
 bp = Blueprint("enqueue", __name__)
 bp.before_request(admit)
 
@@ -42,11 +46,14 @@ def _enqueue(surface: surfaces.Surface):
     wait = preferred_wait(request.headers.get("Prefer"), res.settings.prefer_wait_max)
     finished = None
     if wait:
-        release = hold(wait)
         try:
-            finished = res.waiter.wait_for_end(res.jobs, job.id, wait, alive())
-        finally:
-            release()
+            release = hold(wait)
+            try:
+                finished = res.waiter.wait_for_end(res.jobs, job.id, wait, alive())
+            finally:
+                release()
+        except redis.exceptions.RedisError as error:  # the job is stored: it is answered with its id
+            log.warning("job %s: waiting failed (%s); answered 202", job.id, error)
     if finished is not None:
         response = jsonify(finished.to_api())
     else:

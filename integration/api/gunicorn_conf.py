@@ -8,6 +8,7 @@ answers are podrelay's error envelope too, so every client reads one shape.
 from __future__ import annotations
 
 import json
+import signal
 
 from gunicorn import util
 
@@ -24,3 +25,20 @@ def _write_error(sock, status_int: int, reason: str, mesg: str) -> None:
 
 
 util.write_error = _write_error  # the workers fork from the master, which reads this file
+
+
+def post_worker_init(worker) -> None:
+    """On SIGTERM (a deploy, a restart), every held request answers at once, 202 with its job,
+    well before the graceful time-out would cut it off with no answer."""
+    original = worker.handle_exit
+
+    def handle_exit(sig, frame):
+        import gevent
+
+        import app as podrelay
+        from integration import resources
+
+        gevent.spawn(resources.of(podrelay.app).waiter.stop)  # out of the signal handler: it takes a lock
+        original(sig, frame)
+
+    signal.signal(signal.SIGTERM, handle_exit)

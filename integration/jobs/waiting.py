@@ -49,6 +49,16 @@ class JobWaiter:
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._confirmations: dict[str, list[threading.Event]] = {}
         self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def stop(self) -> None:
+        """The process is shutting down: every wait ends now (the held request answers with its
+        job id), and new ones end at once."""
+        self._stopping = True
+        with self._lock:
+            for events in self._waiting.values():
+                for event in events:
+                    event.set()
 
     @property
     def waiting(self) -> int:
@@ -84,7 +94,7 @@ class JobWaiter:
                 if is_final():
                     return True
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or (alive is not None and not alive()):
+                if remaining <= 0 or self._stopping or (alive is not None and not alive()):
                     return False
                 woken.wait(min(remaining, LIVENESS_EVERY))
                 woken.clear()
