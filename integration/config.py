@@ -9,6 +9,7 @@ names every one. The variables and their defaults are the contract in DESIGN.md,
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable
@@ -56,6 +57,13 @@ def _seconds_list(raw: str) -> tuple[float, ...]:
     if not values or min(values) < 0:
         raise ValueError(raw)
     return values
+
+
+def _aliases(raw: str) -> dict:
+    value = json.loads(raw)
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ValueError(raw)
+    return value
 
 
 _INT = ("a whole number", _number(int), str)
@@ -122,6 +130,9 @@ class Settings:
     poll_max_interval: float = setting("POLL_MAX_INTERVAL", 30.0, _FLOAT)
     callback_poll_after: float = setting("CALLBACK_POLL_AFTER", 120.0, _FLOAT)  # with callbacks on, the confirming poll
     price_table: str = setting("PRICE_TABLE", "")  # JSON overrides of the registry's unit prices
+    model_aliases: dict | None = setting(
+        "MODEL_ALIASES", None, ("a JSON object of surfaces, each of alias: model", _aliases, lambda v: json.dumps(v) if v else "")
+    )
     ready_max_overdue: int = setting("READY_MAX_OVERDUE", 10_000, _INT)  # /readyz fails past this backlog
     prefer_wait_max: float = setting("PREFER_WAIT_MAX", 60.0, _FLOAT)  # the longest `Prefer: wait` honoured
     held_per_key: int = setting("HELD_PER_KEY", 100, _INT)  # requests held open per key, all web processes

@@ -89,7 +89,7 @@ def test_missing_endpoint_is_400_missing_endpoint_id(redis_url, emulator):
     _, key = create_key(of(app).redis, "k")
     response = post(app.test_client(), "/chat/completions", CHAT, {"Authorization": f"Bearer {key}"})
     error = assert_envelope(response, 400, "missing_endpoint_id")
-    assert error["message"] == "No RunPod endpoint configured for surface chat"
+    assert error["message"] == "No RunPod endpoint configured for surface chat: set RUNPOD_ENDPOINT_CHAT (or RUNPOD_ENDPOINT_CHAT__<MODEL>)"
 
 
 def test_per_model_endpoint_overrides_surface_endpoint(redis_url, emulator):
@@ -343,3 +343,23 @@ def test_readyz_fails_on_a_backlog_and_when_redis_is_down(redis_url, emulator):
         create_app(Settings(redis_url="redis://127.0.0.1:1/0", environment="test", secret_key="s")).test_client().get("/readyz")
     )
     assert down.status_code == 503 and down.get_json()["checks"]["redis"].startswith("unreachable")
+
+
+def test_openai_model_names_mean_the_surfaces_models_and_model_ids_are_unique(client, auth, app):
+    images = client.post("/v1/images/generations", json={"prompt": "x", "model": "dall-e-3"}, headers=auth)
+    assert images.status_code == 202 and images.get_json()["model"] == "Flux1schnell"
+    price = client.post("/v1/embeddings/price", json={"input": "x", "model": "text-embedding-3-small"}, headers=auth)
+    assert price.status_code == 200 and price.get_json()["model"] == "BGE_Large"
+    ids = [m["id"] for m in client.get("/openai/v1/models", headers=auth).get_json()["data"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_keys_cli_refuses_duplicate_names_bad_months_and_reads_zero_as_unlimited(app):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["keys", "create", "twin"]).exit_code == 0
+    again = runner.invoke(args=["keys", "create", "twin"])
+    assert again.exit_code != 0 and "a key named 'twin' exists" in again.output
+    month = runner.invoke(args=["keys", "usage", "twin", "--month", "2026-13"])
+    assert month.exit_code != 0 and "--month must be YYYY-MM" in month.output
+    zero = runner.invoke(args=["keys", "limits", "twin", "--rpm", "0"])
+    assert zero.exit_code == 0 and "unlimited requests/minute" in zero.output

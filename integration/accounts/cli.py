@@ -6,6 +6,7 @@ without an edit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,10 @@ def keys_group(resources: Callable[[], Resources]) -> click.Group:
         return limits.Limits.resolve(stored_limits(res.redis, key.id), res.settings)
 
     def find(id_or_name: str) -> ApiKey:
-        key = find_key(resources().redis, id_or_name)
+        try:
+            key = find_key(resources().redis, id_or_name)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
         if key is None:
             raise click.ClickException(f"no key {id_or_name}")
         return key
@@ -51,6 +55,9 @@ def keys_group(resources: Callable[[], Resources]) -> click.Group:
     )
     def keys_create(name: str, admin: bool) -> None:
         """Create an API key; the key itself is printed once, on the last line."""
+        existing = next((k for k in list_keys(resources().redis) if k.name == name and not k.revoked), None)
+        if existing is not None:
+            raise click.ClickException(f"a key named {name!r} exists ({existing.id}): names pick keys out, so they are unique")
         key, secret = create_key(resources().redis, name, admin=admin)
         kind = "admin key" if admin else "key"
         click.echo(f"Created {kind} {key.id} ({name}). Store it now; it is not shown again:")
@@ -83,6 +90,8 @@ def keys_group(resources: Callable[[], Resources]) -> click.Group:
     def keys_usage(key_id: str, period: str | None) -> None:
         """Show a key's spend this month, the cost its jobs in flight reserve, and its limits."""
         key = find(key_id)
+        if period is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+            raise click.ClickException(f"--month must be YYYY-MM, such as 2026-12, not {period!r}")
         used = limits.usage(resources().redis, key.id, period).to_dict()
         click.echo(f"key              {key.id} ({key.name})")
         click.echo(f"period           {used['period']}")
@@ -94,7 +103,11 @@ def keys_group(resources: Callable[[], Resources]) -> click.Group:
     @click.argument("key_id")
     def keys_revoke(key_id: str) -> None:
         """Revoke a key by id or name."""
-        if not revoke_key(resources().redis, key_id):
+        try:
+            revoked = revoke_key(resources().redis, key_id)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        if not revoked:
             raise click.ClickException(f"no key {key_id}")
         click.echo(f"revoked {key_id}")
 

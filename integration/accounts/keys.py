@@ -118,8 +118,16 @@ def revoke_key(conn: redis.Redis, key_id: str) -> bool:
 
 
 def find_key(conn: redis.Redis, id_or_name: str) -> ApiKey | None:
-    """A key by its id or its name."""
-    return next((k for k in list_keys(conn) if id_or_name in (k.id, k.name)), None)
+    """A key by its id, or by its name when one live key has it (ValueError when several do: no guessing)."""
+    found = list_keys(conn)
+    by_id = next((k for k in found if k.id == id_or_name), None)
+    if by_id is not None:
+        return by_id
+    named = [k for k in found if k.name == id_or_name]
+    live = [k for k in named if not k.revoked] or named
+    if len(live) > 1:
+        raise ValueError(f"{len(live)} keys are named {id_or_name!r}: give the id ({', '.join(k.id for k in live)})")
+    return live[0] if live else None
 
 
 def set_limits(conn: redis.Redis, key_id: str, **limits: str | None) -> None:

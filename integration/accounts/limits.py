@@ -56,8 +56,8 @@ def parse_limit(name: str, value: str) -> str:
     spec = next((s for s in LIMITS if s.name == name), None)
     if spec is None:
         raise ValueError(f"unknown limit {name}")
-    if value == UNLIMITED:
-        return UNLIMITED
+    if value == UNLIMITED or (value.strip() == "0" and spec.name != "budget"):
+        return UNLIMITED  # 0 means no limit, as RATE_LIMIT_PER_MINUTE=0 and MAX_JOBS_IN_FLIGHT=0 do
     try:
         number = spec.parse(value)
     except ValueError:

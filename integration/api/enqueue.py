@@ -68,7 +68,7 @@ def _enqueue(surface: surfaces.Surface):
 def _price(surface: surfaces.Surface):
     """`POST /v1/<route>/price`: the same body as the route, answered with its estimated cost."""
     request_data = load(surface.schema, json_body())
-    model = surface.model_for(request_data)
+    model = surface.model_for(request_data, resources().settings)
     return jsonify(resources().prices.estimate(surface, model, request_data))
 
 

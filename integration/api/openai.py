@@ -188,9 +188,10 @@ def audio_transcriptions():
 def models():
     """`GET /openai/v1/models`: every model of every surface."""
     created = int(time.time())
-    data = [
-        {"id": model, "object": "model", "created": created, "owned_by": "podrelay", "surface": surface.name}
-        for surface in surfaces.SURFACES.values()
-        for model in surface.models
-    ]
-    return jsonify({"object": "list", "data": data})
+    by_id: dict[str, dict] = {}  # one entry per id (a model may serve several surfaces)
+    for surface in surfaces.SURFACES.values():
+        for model in surface.models:
+            entry = by_id.setdefault(model, {"id": model, "object": "model", "created": created, "owned_by": "podrelay"})
+            entry.setdefault("surface", surface.name)
+            entry.setdefault("surfaces", []).append(surface.name)
+    return jsonify({"object": "list", "data": list(by_id.values())})

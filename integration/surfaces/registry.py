@@ -46,9 +46,11 @@ class Surface:
         """The model a request without `model` gets."""
         return self.models[0]
 
-    def model_for(self, request: dict) -> str:
-        """The model a validated request asks for (or the default), or a 400 routing error."""
+    def model_for(self, request: dict, settings: Settings | None = None) -> str:
+        """The model a validated request asks for (or the default; an alias such as OpenAI's
+        `gpt-4o-mini` named by MODEL_ALIASES or podrelay's defaults), or a 400 routing error."""
         model = request.get("model") or self.default_model
+        model = aliases(settings, self.name).get(model, model)
         if model not in self.models and not self.any_model:
             raise ApiError(
                 400,
@@ -60,11 +62,34 @@ class Surface:
 
     def resolve(self, request: dict, settings: Settings) -> tuple[str, str]:
         """The (model, endpoint id) for a validated request, or a 400 routing error."""
-        model = self.model_for(request)
+        model = self.model_for(request, settings)
         endpoint_id = settings.endpoint_for(self.name, model)
         if not endpoint_id:
-            raise ApiError(400, "missing_endpoint_id", f"No RunPod endpoint configured for surface {self.name}")
+            variable = f"RUNPOD_ENDPOINT_{self.name.upper()}"
+            message = f"No RunPod endpoint configured for surface {self.name}: set {variable} (or {variable}__<MODEL>)"
+            raise ApiError(400, "missing_endpoint_id", message)
         return model, endpoint_id
+
+
+# OpenAI's model names, so code written for OpenAI works by changing base_url only: each
+# means the surface's default model unless MODEL_ALIASES says otherwise.
+OPENAI_NAMES = {
+    "chat": ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-3.5-turbo", "gpt-5", "gpt-5-mini"),
+    "embeddings": ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"),
+    "transcribe": ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"),
+    "images": ("dall-e-2", "dall-e-3", "gpt-image-1"),
+    "image_edit": ("dall-e-2", "gpt-image-1"),
+    "speech": ("tts-1", "tts-1-hd", "gpt-4o-mini-tts"),
+}
+
+
+def aliases(settings: Settings | None, surface: str) -> dict[str, str]:
+    """Model names that stand for one of the surface's models: OpenAI's, then MODEL_ALIASES'
+    (`{"chat": {"gpt-4o": "Llama3_8B_Instruct"}}`), which win."""
+    found = {name: SURFACES[surface].default_model for name in OPENAI_NAMES.get(surface, ())}
+    if settings is not None and settings.model_aliases:
+        found.update(settings.model_aliases.get(surface, {}))
+    return found
 
 
 def _chars(value) -> int:
