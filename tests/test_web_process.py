@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from integration.accounts.keys import create_key, set_limits
+from tests.support import stop_process
 from tests.test_events import SLOW_CHAT, read_sse, read_ws
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
@@ -97,3 +98,15 @@ def test_sigterm_answers_every_held_request_with_its_job(make_stack):
     assert [a.status_code for a in answers] == [202] * 5
     assert all(a.headers["Location"] == f"/v1/jobs/{a.json()['id']}" for a in answers)
     assert all(stack.redis.exists(f"pr:job:{a.json()['id']}") for a in answers)  # stored, and answered so
+
+
+def test_json_logs_are_json_for_gunicorns_own_lines_too(make_stack, tmp_path):
+    import json
+
+    stack = make_stack(workers=0, procfile=True, web_env={"WEB_CONCURRENCY": "1"})
+    stack.http.get(f"{stack.base_url}/healthz", timeout=10)
+    stop_process(stack.web)
+    lines = [line for line in (tmp_path / "web.log").read_text().splitlines() if line.strip()]
+    assert any("Booting worker" in line for line in lines)  # gunicorn's own
+    for line in lines:
+        json.loads(line)  # every line, gunicorn's included

@@ -1,4 +1,7 @@
-"""gunicorn's configuration for podrelay's web process (the Procfile: `-c python:integration.api.gunicorn_conf`).
+"""gunicorn's configuration for podrelay's web process (gunicorn reads `./gunicorn.conf.py` itself).
+
+It imports nothing of podrelay at load time: gunicorn's master reads it before the gevent
+workers patch the standard library, and the app is imported by the workers.
 
 gunicorn answers some requests itself, before the app sees them (a request line past 4 KB:
 414, headers past their limits: 431, a malformed request: 400), in an HTML page. Here those
@@ -8,6 +11,7 @@ answers are podrelay's error envelope too, so every client reads one shape.
 from __future__ import annotations
 
 import json
+import os
 import signal
 
 from gunicorn import util
@@ -42,3 +46,22 @@ def post_worker_init(worker) -> None:
         original(sig, frame)
 
     signal.signal(signal.SIGTERM, handle_exit)
+
+
+def _json_logs() -> bool:
+    wanted = os.environ.get("LOG_FORMAT", "")
+    return wanted == "json" or (not wanted and os.environ.get("PODRELAY_ENV", "production") != "development")
+
+
+if _json_logs():  # gunicorn's own lines (boot, workers, refusals) as JSON too, like podrelay's
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "integration.logs.JsonFormatter"}},
+        "handlers": {"json_stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"level": "INFO", "handlers": []},  # podrelay's own lines: its handler (integration/logs.py)
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["json_stderr"], "propagate": False},
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},  # podrelay logs each request
+        },
+    }
