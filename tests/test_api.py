@@ -89,7 +89,10 @@ def test_missing_endpoint_is_400_missing_endpoint_id(redis_url, emulator):
     _, key = create_key(of(app).redis, "k")
     response = post(app.test_client(), "/chat/completions", CHAT, {"Authorization": f"Bearer {key}"})
     error = assert_envelope(response, 400, "missing_endpoint_id")
-    assert error["message"] == "No RunPod endpoint configured for surface chat: set RUNPOD_ENDPOINT_CHAT (or RUNPOD_ENDPOINT_CHAT__<MODEL>)"
+    assert (
+        error["message"]
+        == "No RunPod endpoint configured for surface chat: set RUNPOD_ENDPOINT_CHAT (or RUNPOD_ENDPOINT_CHAT__<MODEL>)"
+    )
 
 
 def test_per_model_endpoint_overrides_surface_endpoint(redis_url, emulator):
