@@ -96,6 +96,8 @@ class Settings:
     redis_tls_url: str | None = setting("REDIS_TLS_URL", None, "url")  # set by some platforms beside REDIS_URL: preferred
     redis_tls_verify: bool = setting("REDIS_TLS_VERIFY", False, "flag")  # verify a rediss:// server's certificate
     redis_tls_ca_file: str = setting("REDIS_TLS_CA_FILE", "")  # the CA that signed it (with REDIS_TLS_VERIFY)
+    redis_web_connections: int = setting("REDIS_WEB_CONNECTIONS", 4, _INT)  # per web process (x WEB_CONCURRENCY)
+    redis_worker_connections: int = setting("REDIS_WORKER_CONNECTIONS", 8, _INT)  # per worker process
     data_dir: str = setting("DATA_DIR", "./var")
     runpod_api_key: str = setting("RUNPOD_API_KEY", "")
     runpod_api_base: str = setting("RUNPOD_API_BASE", DEFAULT_RUNPOD_API_BASE, "url")

@@ -44,6 +44,7 @@ class Resources:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.redis_connections = settings.redis_web_connections  # a worker process sets its own before use
 
     @cached_property
     def redis_url(self) -> str:
@@ -52,8 +53,9 @@ class Resources:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        """The process's Redis client (a pool of connections with timeouts)."""
-        return connect(self.redis_url, tls_verify=self.settings.redis_tls_verify, ca_file=self.settings.redis_tls_ca_file)
+        """The process's Redis client: a pool of at most `redis_connections`, with timeouts."""
+        settings = self.settings
+        return connect(self.redis_url, False, settings.redis_tls_verify, settings.redis_tls_ca_file, self.redis_connections)
 
     @cached_property
     def links(self) -> DownloadLinks:

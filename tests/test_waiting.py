@@ -63,14 +63,14 @@ def test_waiting_requests_do_not_poll_redis(make_stack):
     def wait_for_one() -> None:
         answers.append(
             stack.http.post(
-                f"{stack.base_url}/v1/embeddings", json={"input": "x"}, headers={"Prefer": "wait=3"}, timeout=10
+                f"{stack.base_url}/v1/embeddings", json={"input": "x"}, headers={"Prefer": "wait=6"}, timeout=20
             ).status_code
         )
 
     threads = [threading.Thread(target=wait_for_one) for _ in range(20)]
     for thread in threads:
         thread.start()
-    time.sleep(1.0)  # all 20 are waiting now
+    time.sleep(1.0)  # all 20 are waiting now, and none ends its wait (6 s) before the count is taken
     assert stack.resources.waiter.waiting == 20
     before = conn.info("stats")["total_commands_processed"]
     time.sleep(1.5)

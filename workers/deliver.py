@@ -26,8 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
+
 from integration.jobs.events import Event, EventReader
 from integration.redis.budget import CallBudget
+from integration.redis.connection import redis_problem
 from integration.resources import Resources
 from integration.webhooks import attempts, outbound
 from integration.webhooks.deliveries import Delivery, delivery_id
@@ -68,11 +71,17 @@ class Courier:
 
     def run(self) -> None:
         """Loop until stopped: send what is due, then fan out new events (errors logged, loop goes on)."""
-        self.events.ensure_group()
+        grouped = False
         while not self.stop.is_set():
             try:
+                if not grouped:  # here, not before the loop: Redis may be away when the worker starts
+                    self.events.ensure_group()
+                    grouped = True
                 sent = self.send_due()
                 self.dispatch(block_ms=self._block_ms(sent))
+            except redis.exceptions.ConnectionError as error:  # Redis away, or at its limit: one line
+                log.error("courier round failed: %s; retrying", redis_problem(error) or error)
+                self.stop.wait(1.0)
             except Exception:
                 log.exception("courier round failed; retrying")
                 self.stop.wait(1.0)

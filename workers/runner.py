@@ -22,6 +22,8 @@ from workers.track import Tracker
 
 log = logging.getLogger(__name__)
 
+RQ_CONNECTIONS = 2  # RQ's own: its BLPOP for tasks, and its pub/sub listener for commands
+
 
 class Worker(SimpleWorker):
     """RQ's in-process worker, which remembers that it was asked to stop."""
@@ -36,6 +38,10 @@ class Worker(SimpleWorker):
 
 def run_worker(resources: Resources) -> None:
     """Run until SIGTERM/SIGINT: RQ tasks in this thread, tracker and courier in others."""
+    if "redis" in vars(resources):
+        raise RuntimeError("the worker's Redis pool must be sized before its first use")
+    # The process's share of REDIS_WORKER_CONNECTIONS, after RQ's own.
+    resources.redis_connections = max(resources.settings.redis_worker_connections - RQ_CONNECTIONS, 3)
     context.set_resources(resources)
     stop = threading.Event()
     threads = [
@@ -50,7 +56,8 @@ def run_worker(resources: Resources) -> None:
             worker = None
             try:
                 settings = resources.settings
-                connection = connect(resources.redis_url, True, settings.redis_tls_verify, settings.redis_tls_ca_file)
+                tls = settings.redis_tls_verify, settings.redis_tls_ca_file
+                connection = connect(resources.redis_url, True, *tls, max_connections=RQ_CONNECTIONS)
                 worker = Worker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
                 # No RQ scheduler: it is a forked child that inherits this process's Redis
                 # sockets, so after a SIGKILL Redis would go on handing jobs to the dead worker.

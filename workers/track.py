@@ -16,9 +16,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import redis
+
 from integration.jobs.outcomes import apply_status, expire, result_of
 from integration.jobs.record import Job, JobStatus
 from integration.readiness import HEARTBEAT_EVERY, beat, worker_name
+from integration.redis.connection import redis_problem
 from integration.resources import Resources
 from integration.runpod.client import RunPodNotFound, RunPodUnavailable
 from integration.surfaces.outputs import OutputError
@@ -52,6 +55,9 @@ class Tracker:
                     last_beat = time.time()
                 if self.tick() == 0:
                     self._idle()
+            except redis.exceptions.ConnectionError as error:  # Redis away, or at its limit: one line, not a traceback
+                log.error("tracker round failed: %s; retrying", redis_problem(error) or error)
+                self.stop.wait(1.0)
             except Exception:
                 log.exception("tracker round failed; retrying")
                 self.stop.wait(1.0)

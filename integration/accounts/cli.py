@@ -15,7 +15,7 @@ import redis
 
 from integration.accounts import limits
 from integration.accounts.keys import ApiKey, create_key, find_key, list_keys, revoke_key, set_limits, stored_limits
-from integration.redis.connection import tls_problem
+from integration.redis.connection import redis_problem
 
 if TYPE_CHECKING:
     from integration.resources import Resources
@@ -28,7 +28,7 @@ class _KeysGroup(click.Group):
         try:
             return super().invoke(ctx)
         except redis.exceptions.ConnectionError as error:
-            raise click.ClickException(tls_problem(error) or f"Redis does not answer: {error}") from None
+            raise click.ClickException(redis_problem(error) or f"Redis does not answer: {error}") from None
 
 
 def keys_group(resources: Callable[[], Resources]) -> click.Group:

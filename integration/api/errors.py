@@ -13,6 +13,7 @@ from flask import Flask, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 from integration.errors import ApiError
+from integration.redis.connection import redis_problem
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
     def _redis_down(error: Exception):
-        log.error("redis unavailable: %s", error)
+        log.error("redis unavailable: %s", redis_problem(error) or error)
         return render(ApiError(503, "service_unavailable", "Job store unavailable, retry shortly", headers={"Retry-After": "5"}))
 
     @app.errorhandler(Exception)

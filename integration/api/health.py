@@ -14,7 +14,7 @@ from integration.api.context import resources
 from integration.errors import ApiError
 from integration.metrics import registry as shared_registry
 from integration.readiness import gauges, readiness
-from integration.redis.connection import tls_problem
+from integration.redis.connection import AT_LIMIT, redis_problem
 
 bp = Blueprint("health", __name__)
 
@@ -32,8 +32,8 @@ def readyz():
     try:
         ready, checks = readiness(res.redis, res.settings.ready_max_overdue)
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
-        problem = tls_problem(error)
-        state = "tls_failed" if problem else f"unreachable: {type(error).__name__}"
+        problem = redis_problem(error)
+        state = {None: f"unreachable: {type(error).__name__}", AT_LIMIT: "connection_limit"}.get(problem, "tls_failed")
         ready, checks = False, {"redis": state, "problems": [problem or "Redis does not answer"]}
     response = jsonify({"status": "ready" if ready else "not_ready", "checks": checks})
     response.status_code = 200 if ready else 503

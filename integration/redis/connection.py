@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -96,26 +97,58 @@ def resolve_url(redis_url: str | None, data_dir: str) -> str:
     return redis_url or ensure_embedded(data_dir)
 
 
-def connect(url: str, blocking: bool = False, tls_verify: bool = False, ca_file: str = "") -> redis.Redis:
+POOL_WAIT = 10.0  # seconds a command waits for a free connection of a full pool before it fails
+
+
+def connect(
+    url: str, blocking: bool = False, tls_verify: bool = False, ca_file: str = "", max_connections: int | None = None
+) -> redis.Redis:
     """A client with timeouts, so a dead Redis fails fast instead of hanging a request.
+
+    With `max_connections`, the process never opens more than that many: a command waits
+    (up to POOL_WAIT) for a free connection rather than open another, so a small Redis plan's
+    connection limit is never reached by podrelay's own load.
 
     `blocking` clients (RQ's worker, which waits on BLPOP) get no read timeout. A `rediss://`
     server's certificate is checked only with `tls_verify`: managed Redis services such as
     Heroku's hand out self-signed ones, so by default the connection is encrypted but the
     server not authenticated (REDIS_TLS_VERIFY=1 and REDIS_TLS_CA_FILE authenticate it).
     """
-    options: dict = {"socket_connect_timeout": 2, "socket_timeout": None if blocking else 5, "health_check_interval": 30}
+    options: dict = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": None if blocking else 5,
+        "health_check_interval": 30,
+        "client_name": client_name(),
+    }
     if url.startswith("rediss://"):
         options["ssl_cert_reqs"] = "required" if tls_verify else "none"
         options["ssl_check_hostname"] = tls_verify
         if ca_file:
             options["ssl_ca_certs"] = ca_file
-    return redis.Redis.from_url(url, **options)
+    if not max_connections:
+        return redis.Redis.from_url(url, **options)
+    pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=POOL_WAIT, **options)
+    return redis.Redis(connection_pool=pool)
 
 
-def tls_problem(error: Exception) -> str | None:
-    """What a TLS failure reaching Redis means, said for an operator; None for other failures."""
+def client_name() -> str:
+    """How this process's connections are named in Redis's CLIENT LIST (`podrelay-<pid>`),
+    so an operator, or a test, can count the connections of each process."""
+    return f"podrelay-{os.getpid()}"
+
+
+AT_LIMIT = (
+    "Redis is at its connection limit (max number of clients reached): lower REDIS_WEB_CONNECTIONS, "
+    "REDIS_WORKER_CONNECTIONS or WEB_CONCURRENCY, or move to a Redis plan with more connections"
+)
+
+
+def redis_problem(error: Exception) -> str | None:
+    """What a failure reaching Redis means, said for an operator (a TLS failure, the plan's
+    connection limit); None for other failures, which speak for themselves."""
     text = str(error)
+    if "max number of clients" in text:
+        return AT_LIMIT
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         return "Redis's TLS certificate could not be verified: give REDIS_TLS_CA_FILE, or unset REDIS_TLS_VERIFY"
     if "SSL" in text or "TLS" in text or "WRONG_VERSION_NUMBER" in text:
