@@ -17,7 +17,7 @@ from honcho.manager import Manager
 
 from integration import surfaces
 from integration.config import Settings
-from integration.redis.connection import embedded_url, ensure_embedded, is_running, stop_embedded
+from integration.redis.connection import release_embedded, use_embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_EMULATOR_PORT = 8010
@@ -61,10 +61,9 @@ def launch(settings: Settings, demo: bool = False, workers: int = 1) -> int:
         print("demo: PODRELAY_ENV=development, WEBHOOK_ALLOW_PRIVATE=1 (local webhook targets)", file=sys.stderr)
     elif not settings.secret_key:
         settings.require_secret()  # SettingError: one line, before anything starts
-    owns_redis = False
-    if not settings.redis_address:
-        owns_redis = not is_running(embedded_url(settings.data_dir))
-        env["REDIS_URL"] = ensure_embedded(settings.data_dir)
+    embedded = not settings.redis_address
+    if embedded:  # the processes are given its URL; this one counts as their user
+        env["REDIS_URL"] = use_embedded(settings.data_dir)
         print(f"embedded redis: {env['REDIS_URL']}", file=sys.stderr)
     procfile = parse_procfile((ROOT / "Procfile").read_text())
     manager = Manager()
@@ -81,6 +80,6 @@ def launch(settings: Settings, demo: bool = False, workers: int = 1) -> int:
     try:
         manager.loop()
     finally:
-        if owns_redis:
-            stop_embedded(settings.data_dir)
+        if embedded:
+            release_embedded(settings.data_dir)
     return manager.returncode or 0

@@ -8,11 +8,13 @@ restart keeps every job. A file lock serialises the start between processes.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import logging
 import os
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -93,8 +95,60 @@ def stop_embedded(data_dir: str) -> None:
 
 
 def resolve_url(redis_url: str | None, data_dir: str) -> str:
-    """`REDIS_URL` when set, else the embedded server's URL (started if needed)."""
-    return redis_url or ensure_embedded(data_dir)
+    """`REDIS_URL` when set, else the embedded server's URL (started if needed, and used by
+    this process until it exits: see `use_embedded`)."""
+    if redis_url:
+        return redis_url
+    url = use_embedded(data_dir)
+    atexit.register(release_embedded, data_dir)
+    return url
+
+
+USERS_NAME = "redis.users"  # the pids of the processes using the embedded server, one a line
+
+
+def use_embedded(data_dir: str) -> str:
+    """The embedded server's URL (started if needed), with this process counted as a user.
+
+    Whoever started it, the last user to `release_embedded` stops it: after `honcho start`
+    (what `heroku local` runs) or a CLI command run while it was down, no server is left.
+    """
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    with _users(data_dir) as users:  # counted first, so a last user leaving meanwhile leaves it running
+        users.add(os.getpid())
+    return ensure_embedded(data_dir)
+
+
+def release_embedded(data_dir: str) -> None:
+    """This process no longer uses the embedded server; the last one out stops it.
+
+    Users that died without releasing (a SIGKILL) are forgotten here."""
+    with _users(data_dir) as users:
+        users.discard(os.getpid())
+        users.intersection_update({pid for pid in users if _alive(pid)})
+        if not users:
+            stop_embedded(data_dir)
+
+
+@contextmanager
+def _users(data_dir: str):
+    directory = Path(data_dir).resolve()
+    path = directory / USERS_NAME
+    with open(directory / "redis.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        users = {int(line) for line in path.read_text().split() if line.isdigit()} if path.exists() else set()
+        yield users
+        path.write_text("".join(f"{pid}\n" for pid in sorted(users)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 POOL_WAIT = 10.0  # seconds a command waits for a free connection of a full pool before it fails
