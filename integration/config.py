@@ -88,6 +88,9 @@ def setting(name: str, default: Any, kind: tuple | str = "text") -> Any:
     return field(default=default, metadata={"variable": variable})
 
 
+ROUTER_MARGIN = 5.0  # seconds under a router's first-byte limit that a held request answers by
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything podrelay reads from its environment, parsed once."""
@@ -140,6 +143,10 @@ class Settings:
     held_per_key: int = setting("HELD_PER_KEY", 100, _INT)  # requests held open per key, all web processes
     hold_max_seconds: float = setting("HOLD_MAX_SECONDS", 3600.0, _FLOAT)  # the longest a stream stays open
     openai_wait_max: float = setting("OPENAI_WAIT_MAX", 300.0, _FLOAT)  # how long an OpenAI-mode request is held
+    # A router in front that ends a request with no first byte after this many seconds
+    # (Heroku's 30 s, H12); 0: none, unless DYNO says Heroku's router is there.
+    router_timeout: float = setting("ROUTER_TIMEOUT", 0.0, _FLOAT)
+    dyno: str = setting("DYNO", "")  # set by Heroku on every dyno
     # How long a worker holds a job it works on (and a submission lock): longer than any
     # one RunPod call. When a worker dies, its jobs resume after this.
     lease_seconds: float = setting("LEASE_SECONDS", 60.0, _FLOAT)
@@ -197,6 +204,18 @@ class Settings:
     def redis_address(self) -> str | None:
         """The Redis to use: REDIS_TLS_URL, else REDIS_URL; None: the embedded one."""
         return self.redis_tls_url or self.redis_url
+
+    @property
+    def first_byte_within(self) -> float | None:
+        """Seconds within which a held request must send its first byte (the router's limit,
+        less a margin); None when no router limits it."""
+        limit = self.router_timeout or (30.0 if self.dyno else 0.0)
+        return max(limit - ROUTER_MARGIN, 1.0) if limit else None
+
+    def held(self, seconds: float) -> float:
+        """`seconds` of holding a request before answering, shortened to fit under the router."""
+        within = self.first_byte_within
+        return min(seconds, within) if within else seconds
 
     def with_changes(self, **changes) -> Settings:
         """A copy with some settings replaced (tests use it)."""

@@ -44,6 +44,8 @@ def _enqueue(surface: surfaces.Surface):
     res = resources()
     job = accept(res, caller(), g.request_id, surface, load(surface.schema, json_body()))
     wait = preferred_wait(request.headers.get("Prefer"), res.settings.prefer_wait_max)
+    if wait:
+        wait = res.settings.held(wait)  # under a router's first-byte limit: its 202 comes in time
     finished = None
     if wait:
         try:

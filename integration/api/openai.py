@@ -13,12 +13,14 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from integration import surfaces
 from integration.api.admission import admit
 from integration.api.context import alive, caller, hold, json_body, resources
+from integration.api.errors import render as render_error
 from integration.errors import ApiError
 from integration.jobs.accept import accept
 from integration.jobs.record import Job, JobStatus
@@ -30,19 +32,14 @@ bp = Blueprint("openai", __name__)
 bp.before_request(admit)
 
 UPLOAD_MAX_BYTES = 25 * 1024 * 1024  # OpenAI's own limit for audio files
+KEEP_ALIVE_EVERY = 10.0  # seconds between the spaces of a response kept alive behind a router
 
 
 _form_schema = TranscriptionFormSchema()
 
 
-def _finished(job: Job) -> Job:
-    """Wait for the job; raise OpenAI-style errors when it failed or is still running."""
-    res = resources()
-    release, still_allowed = hold(res.settings.openai_wait_max), alive()
-    try:
-        done = res.waiter.wait_for_end(res.jobs, job.id, res.settings.openai_wait_max, still_allowed)
-    finally:
-        release()
+def _outcome(job: Job, done: Job | None, still_allowed: Callable[[], bool]) -> Job:
+    """The finished job; OpenAI-style errors when it failed, is still running, or its key went."""
     no_retry = {"x-should-retry": "false"}
     if done is None and not still_allowed():
         raise ApiError(401, "invalid_api_key", f"The API key was revoked while job {job.id} ran")
@@ -54,12 +51,63 @@ def _finished(job: Job) -> Job:
     return done
 
 
+def _answer(job: Job, render: Callable[[Job], Response], keep_alive: bool = True) -> Response:
+    """`render` of the job once it ends, held up to OPENAI_WAIT_MAX.
+
+    Behind a router that ends requests with no first byte (Heroku's 30 s), a job not done
+    by then is answered 200 at once, with a space every few seconds (JSON allows leading
+    whitespace) and then the body; an error that comes after is the error envelope in that
+    200's body. Without `keep_alive` (a plain-text body) the wait stops under the router's
+    limit with a 504 naming the job.
+    """
+    res = resources()
+    total, within = res.settings.openai_wait_max, res.settings.first_byte_within
+    release, still_allowed = hold(total), alive()
+    first, kept = (min(total, within) if within else total), False
+    try:
+        done = res.waiter.wait_for_end(res.jobs, job.id, first, still_allowed)
+        if done is not None or not still_allowed() or not keep_alive or first >= total:
+            return render(_outcome(job, done, still_allowed))
+        kept = True  # the kept-alive body releases the hold when it ends
+    finally:
+        if not kept:
+            release()
+    return _kept_alive(job, render, total - first, release, still_allowed)
+
+
+def _kept_alive(job: Job, render, seconds: float, release, still_allowed) -> Response:
+    res = resources()
+
+    def body():
+        try:
+            deadline = time.monotonic() + seconds
+            done = None
+            while done is None and still_allowed():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                yield b" "
+                done = res.waiter.wait_for_end(res.jobs, job.id, min(KEEP_ALIVE_EVERY, left), still_allowed)
+            try:
+                yield render(_outcome(job, done, still_allowed)).get_data()
+            except ApiError as error:
+                yield render_error(error).get_data()
+        finally:
+            release()
+
+    return Response(stream_with_context(body()), mimetype="application/json", headers={"X-Accel-Buffering": "no"})
+
+
 def _accept(surface_name: str, request_data: dict, job_input: dict | None = None) -> Job:
     return accept(resources(), caller(), g.request_id, surfaces.get(surface_name), request_data, job_input)
 
 
-def _run(surface_name: str, request_data: dict, job_input: dict | None = None) -> Job:
-    return _finished(_accept(surface_name, request_data, job_input))
+def _run(surface_name: str, request_data: dict, render: Callable[[Job], Response], job_input: dict | None = None) -> Response:
+    return _answer(_accept(surface_name, request_data, job_input), render)
+
+
+def _result(job: Job) -> Response:
+    return jsonify(job.result)
 
 
 @bp.post("/chat/completions")
@@ -68,7 +116,7 @@ def chat_completions():
     data = load(surfaces.get("chat").schema, json_body())
     if data.get("stream"):
         return _stream_chat(_accept("chat", data))
-    return jsonify(_run("chat", data).result)
+    return _run("chat", data, _result)
 
 
 def _stream_chat(job: Job) -> Response:
@@ -146,19 +194,22 @@ def _stream_chat(job: Job) -> Response:
 @bp.post("/embeddings")
 def embeddings():
     """`POST /openai/v1/embeddings`."""
-    return jsonify(_run("embeddings", load(surfaces.get("embeddings").schema, json_body())).result)
+    return _run("embeddings", load(surfaces.get("embeddings").schema, json_body()), _result)
 
 
 @bp.post("/images/generations")
 def image_generations():
     """`POST /openai/v1/images/generations`: `b64_json`, or signed links with `response_format: url`."""
     data = load(surfaces.get("images").schema, json_body())
-    job = _run("images", data)
     if data.get("response_format") != "url":
-        return jsonify(job.result)
-    links = resources().links
-    items = [{"url": links.url(job.id, n)} if "b64_json" in item else item for n, item in enumerate(job.result["data"])]
-    return jsonify({**job.result, "data": items})
+        return _run("images", data, _result)
+
+    def linked(job: Job) -> Response:
+        links = resources().links
+        items = [{"url": links.url(job.id, n)} if "b64_json" in item else item for n, item in enumerate(job.result["data"])]
+        return jsonify({**job.result, "data": items})
+
+    return _run("images", data, linked)
 
 
 @bp.post("/audio/transcriptions")
@@ -173,15 +224,20 @@ def audio_transcriptions():
         raise ApiError(400, "validation_error", "'file' is empty", param="file")
     data = load(_form_schema, request.form.to_dict())
     # Sent inline (worker-faster_whisper's `audio_base64`); the payload check refuses what RunPod would.
-    result = _run("transcribe", {**data, "audio_base64": base64.b64encode(audio).decode()}).result
     response_format = data.get("response_format", "json")
-    if response_format in ("text", "srt", "vtt"):
-        return Response(result["text"], mimetype="text/plain")
-    if response_format == "verbose_json":
-        segments = result.get("segments") or []
-        duration = max((float(s.get("end", 0)) for s in segments), default=0.0)
-        return jsonify({"task": "transcribe", "language": result.get("language"), "duration": duration, **result})
-    return jsonify({"text": result["text"]})
+
+    def formatted(job: Job) -> Response:
+        result = job.result
+        if response_format in ("text", "srt", "vtt"):
+            return Response(result["text"], mimetype="text/plain")
+        if response_format == "verbose_json":
+            segments = result.get("segments") or []
+            duration = max((float(s.get("end", 0)) for s in segments), default=0.0)
+            return jsonify({"task": "transcribe", "language": result.get("language"), "duration": duration, **result})
+        return jsonify({"text": result["text"]})
+
+    job = _accept("transcribe", {**data, "audio_base64": base64.b64encode(audio).decode()})
+    return _answer(job, formatted, keep_alive=response_format not in ("text", "srt", "vtt"))
 
 
 @bp.get("/models")

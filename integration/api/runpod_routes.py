@@ -54,6 +54,7 @@ def runsync(surface: str):
         wait_ms = -1
     if not 1000 <= wait_ms <= 300_000:
         raise validation_error("Invalid value for 'wait': milliseconds from 1000 to 300000.", "wait")
+    wait_ms = int(resources().settings.held(wait_ms / 1000) * 1000)  # under a router: RunPod's own IN_PROGRESS in time
     release = hold(wait_ms / 1000 + 30)
     try:
         return _submit(surface, wait_ms)

@@ -13,7 +13,7 @@ import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { type SpecAction, type SpecField, findAction, finalStatuses, properties } from './description';
 
-const WAIT_ROUND = 50; // seconds per Prefer: wait round, under common proxy timeouts
+const WAIT_ROUND = 25; // seconds per Prefer: wait round: under a 30 s router (Heroku) or proxy
 
 interface PodrelayResponse {
 	statusCode: number;
