@@ -62,6 +62,14 @@ def test_vllm_chat_result_is_vllms_completion_as_written(on_worker, spec):
 
 
 @pytest.mark.parametrize("spec", VLLM_VERSIONS)
+def test_openais_model_names_reach_vllm_as_its_served_model(on_worker, spec):
+    stack = on_worker("chat", spec)
+    completion = openai_client(stack).chat.completions.create(model="gpt-4o-mini", messages=CHAT["messages"])
+    assert completion.choices[0].message.content.startswith("Echo:")  # vLLM answered: the alias did not reach it
+    assert completion.model == "meta-llama/Meta-Llama-3-8B-Instruct"
+
+
+@pytest.mark.parametrize("spec", VLLM_VERSIONS)
 def test_vllm_tool_calls_come_back_streamed_and_not(on_worker, spec):
     stack = on_worker("chat", spec)
     client = openai_client(stack)

@@ -30,9 +30,9 @@ REGISTRY_MODELS = {"Llama3_8B_Instruct"}  # podrelay's names for "the endpoint's
 
 def to_input(surface: str, request: dict, model: str, settings: Settings) -> dict:
     """`openai_input` is the client's chat request (every field), `model` only when it names a served model."""
-    body = {name: value for name, value in request.items() if name not in OWN_FIELDS}
-    if request.get("model") and request["model"] not in REGISTRY_MODELS:
-        body["model"] = request["model"]
+    body = {name: value for name, value in request.items() if name not in OWN_FIELDS and name != "model"}
+    if model not in REGISTRY_MODELS:  # `model` is resolved: an alias (gpt-4o-mini) is the model it stands for
+        body["model"] = model
     return {"openai_route": ROUTE, "openai_input": body}
 
 
