@@ -5,7 +5,8 @@ completions, embeddings, image generations, audio transcriptions (multipart uplo
 models. Each request is still a tracked job (`GET /v1/jobs`). The request is held until
 the job ends (up to `OPENAI_WAIT_MAX`); a job that failed answers 502, one still running
 answers 504 naming the job, both with `x-should-retry: false` so the SDK does not send
-the request again and start a second GPU job.
+the request again and start a second GPU job. Behind a router with a first-byte limit
+(Heroku's 30 s), a long job's answer is kept alive with spaces (see `_answer`).
 """
 
 from __future__ import annotations
