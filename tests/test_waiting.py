@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from integration.jobs.waiting import preferred_wait
+from tests.support import wait_until
 
 CHAT = {"messages": [{"role": "user", "content": "Summarize this"}]}
 
@@ -63,15 +64,24 @@ def test_waiting_requests_do_not_poll_redis(make_stack):
     def wait_for_one() -> None:
         answers.append(
             stack.http.post(
-                f"{stack.base_url}/v1/embeddings", json={"input": "x"}, headers={"Prefer": "wait=6"}, timeout=20
+                f"{stack.base_url}/v1/embeddings", json={"input": "x"}, headers={"Prefer": "wait=15"}, timeout=60
             ).status_code
         )
 
     threads = [threading.Thread(target=wait_for_one) for _ in range(20)]
     for thread in threads:
         thread.start()
-    time.sleep(1.0)  # all 20 are waiting now, and none ends its wait (6 s) before the count is taken
-    assert stack.resources.waiter.waiting == 20
+    wait_until(lambda: stack.resources.waiter.waiting == 20, 10, "the 20 requests are not all waiting")
+    # Each waiter reads its job once it has subscribed; on a busy machine that can come a
+    # while after it registered. Polling would never settle: count once a second is quiet.
+    last = [_reads(conn)]
+
+    def settled() -> bool:
+        time.sleep(1.0)
+        previous, last[0] = last[0], _reads(conn)
+        return last[0] - previous <= 2
+
+    wait_until(settled, 10, "Redis never went quiet while the requests waited")
     before = _reads(conn)
     time.sleep(1.5)
     during = _reads(conn) - before

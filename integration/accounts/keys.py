@@ -161,6 +161,8 @@ def is_live(conn: redis.Redis, key_id: str) -> bool:
     cached = _live.get(key_id)
     if cached and cached[1] > now:
         return cached[0]
+    if cached:  # one asks Redis; the others waiting on the key keep the last answer meanwhile
+        _live[key_id] = (cached[0], now + LIVE_SECONDS)
     live = conn.hget(_KEY.format(key_id), "revoked") == b"0"
     if len(_live) >= _CACHE_LIMIT:
         _live.clear()

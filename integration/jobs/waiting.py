@@ -90,13 +90,14 @@ class JobWaiter:
         asked every few seconds: False (the caller's key was revoked) ends the wait."""
         deadline = time.monotonic() + timeout
         with self.watching(job_id) as woken:
+            changed = True  # read the job first, then only when its channel says it changed
             while True:
-                if is_final():
+                if changed and is_final():
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stopping or (alive is not None and not alive()):
                     return False
-                woken.wait(min(remaining, LIVENESS_EVERY))
+                changed = woken.wait(min(remaining, LIVENESS_EVERY))  # a tick to ask alive(), not a poll
                 woken.clear()
 
     def wait_for_end(self, jobs: JobStore, job_id: str, seconds: float, alive: Callable[[], bool] | None = None) -> Job | None:
