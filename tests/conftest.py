@@ -60,14 +60,35 @@ def redis_url(redis_base_url):
     return url
 
 
-@pytest.fixture(scope="session")
-def emulator():
-    state = Emulator(api_key=EMULATOR_KEY, queue_time=0.05, run_time=0.1)  # endpoints run `custom` unless a test names a worker
+def _serve(state: Emulator):
     server = make_emulator_server(emulator=state)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     state.base_url = f"http://127.0.0.1:{server.server_port}"
+    return server
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    server = _serve(
+        state := Emulator(api_key=EMULATOR_KEY, queue_time=0.05, run_time=0.1)
+    )  # `custom` unless a test names a worker
     yield state
     server.shutdown()
+
+
+@pytest.fixture
+def slow_emulator():
+    """`slow_emulator(run_time)`: an emulator of the test's own whose jobs run that many seconds."""
+    servers = []
+
+    def start(run_time: float) -> Emulator:
+        state = Emulator(api_key=EMULATOR_KEY, queue_time=0.05, run_time=run_time)
+        servers.append(_serve(state))
+        return state
+
+    yield start
+    for server in servers:
+        server.shutdown()
 
 
 @pytest.fixture

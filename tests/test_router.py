@@ -10,29 +10,18 @@ import openai
 import pytest
 import requests
 
-from emulator.server import make_emulator_server
-from emulator.state import Emulator
 from tests.router_proxy import FirstByteRouter
-from tests.support import EMULATOR_KEY, Stack, make_settings
+from tests.support import Stack, make_settings
 
 pytestmark = pytest.mark.stack
 
 JOB_SECONDS = 45.0
 
 
-@pytest.fixture
-def slow_emulator():
-    state = Emulator(api_key=EMULATOR_KEY, queue_time=0.05, run_time=JOB_SECONDS)
-    server = make_emulator_server(emulator=state)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.base_url = f"http://127.0.0.1:{server.server_port}"
-    yield state
-    server.shutdown()
-
-
 def test_every_held_answer_arrives_through_a_thirty_second_router(redis_url, slow_emulator, tmp_path):
-    settings = make_settings(redis_url, slow_emulator.base_url, public_base_url=None)
-    stack = Stack(settings, slow_emulator, tmp_path, procfile=True, DYNO="web.1")  # what Heroku sets
+    emulator = slow_emulator(JOB_SECONDS)
+    settings = make_settings(redis_url, emulator.base_url, public_base_url=None)
+    stack = Stack(settings, emulator, tmp_path, procfile=True, DYNO="web.1")  # what Heroku sets
     router = FirstByteRouter(int(stack.base_url.rsplit(":", 1)[1]), first_byte=30.0)
     outcomes: dict[str, object] = {}
     try:

@@ -6,21 +6,16 @@ from __future__ import annotations
 
 import collections
 import json
-import shutil
 import subprocess
 import threading
-from pathlib import Path
 
 import pytest
 import redis
 import requests
 
 from bench.harness import free_port
-from emulator.server import make_emulator_server
-from emulator.state import Emulator
-from tests.support import EMULATOR_KEY, Stack, make_settings, stop_process, wait_until
+from tests.support import DEBIAN_REDIS, Stack, make_settings, pings, stop_process, wait_until
 
-SERVER = "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else shutil.which("redis-server")
 MAXCLIENTS = 20  # Heroku Redis's smallest plan
 
 pytestmark = pytest.mark.stack
@@ -31,33 +26,15 @@ def small_redis(tmp_path):
     """A redis:// URL of a Redis of the test's own that accepts at most MAXCLIENTS connections."""
     port = free_port()
     server = subprocess.Popen(
-        [SERVER, "--port", str(port), "--maxclients", str(MAXCLIENTS), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        [DEBIAN_REDIS, "--port", str(port), "--maxclients", str(MAXCLIENTS), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
         stdout=open(tmp_path / "redis.log", "w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        wait_until(lambda: _pings(url), message="the small Redis did not start")
+        wait_until(lambda: pings(url), message="the small Redis did not start")
         yield url
     finally:
         stop_process(server)
-
-
-@pytest.fixture
-def slow_emulator():
-    """An emulator whose jobs run 3 s, so that 40 requests are held at once."""
-    state = Emulator(api_key=EMULATOR_KEY, queue_time=0.05, run_time=3.0)
-    server = make_emulator_server(emulator=state)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.base_url = f"http://127.0.0.1:{server.server_port}"
-    yield state
-    server.shutdown()
-
-
-def _pings(url: str) -> bool:
-    try:
-        return redis.Redis.from_url(url, socket_timeout=2).ping()
-    except redis.exceptions.ConnectionError:
-        return False
 
 
 def _podrelay_connections(watch: redis.Redis) -> dict[str, int]:
@@ -67,8 +44,9 @@ def _podrelay_connections(watch: redis.Redis) -> dict[str, int]:
 
 
 def test_forty_held_requests_and_a_worker_stay_within_twenty_connections(small_redis, slow_emulator, tmp_path):
-    settings = make_settings(small_redis, slow_emulator.base_url, public_base_url=None)
-    stack = Stack(settings, slow_emulator, tmp_path, procfile=True)
+    emulator = slow_emulator(3.0)  # jobs of 3 s: the 40 requests are held at once
+    settings = make_settings(small_redis, emulator.base_url, public_base_url=None)
+    stack = Stack(settings, emulator, tmp_path, procfile=True)
     stack.redis.connection_pool.disconnect()  # the test's own client: only `watch` from here on
     watch = redis.Redis.from_url(small_redis, single_connection_client=True)
     answers: list[requests.Response | Exception] = []

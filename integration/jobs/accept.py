@@ -8,14 +8,12 @@ trip and a worker does the rest.
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from typing import TYPE_CHECKING
 
 from integration import adapters
 from integration.accounts.keys import Caller
 from integration.errors import ApiError
-from integration.jobs.record import Job, JobStatus
+from integration.jobs.record import Job
 
 if TYPE_CHECKING:
     from integration.resources import Resources
@@ -35,15 +33,12 @@ def accept(
     if job_input is None:
         job_input = adapters.job_input(res.settings, worker, surface.name, request, model)
     check_payload(job_input, request.get("policy"))
-    job = Job(
-        id=str(uuid.uuid4()),
-        key_id=caller.key_id,
-        surface=surface.name,
-        model=model,
-        endpoint_id=endpoint_id,
-        status=JobStatus.QUEUED,
-        created=time.time(),
-        input=job_input,
+    job = Job.queued(
+        caller.key_id,
+        surface.name,
+        model,
+        endpoint_id,
+        job_input,
         worker=worker,
         shape={name: request[name] for name in surface.shape if name in request} or None,
         webhook_url=request.get("webhook_url"),

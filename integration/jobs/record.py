@@ -8,6 +8,8 @@ with JSON for its structures.
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -93,6 +95,15 @@ class Job:
             else:
                 out[name] = value
         return out
+
+    @classmethod
+    def queued(cls, key_id: str, surface: str, model: str, endpoint_id: str, job_input: dict, **fields) -> Job:
+        """A new job, queued now under a fresh id (every way in makes its jobs here)."""
+        now = fields.pop("created", None) or time.time()
+        return cls(
+            id=str(uuid.uuid4()), key_id=key_id, surface=surface, model=model, endpoint_id=endpoint_id,
+            status=JobStatus.QUEUED, created=now, input=job_input, **fields,
+        )  # fmt: skip
 
     @classmethod
     def from_redis(cls, data: dict[bytes, bytes]) -> Job:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -121,15 +120,13 @@ class RunPodDirect:
         self.spend("run", endpoint_id)
         model = body.get("model") or surface.default_model
         now = time.time()
-        job = Job(
-            id=str(uuid.uuid4()),
-            key_id=caller.key_id,
-            surface=surface.name,
-            model=model,
-            endpoint_id=endpoint_id,
-            status=JobStatus.QUEUED,
+        job = Job.queued(
+            caller.key_id,
+            surface.name,
+            model,
+            endpoint_id,
+            body["input"],
             created=now,
-            input=body["input"],
             webhook_url=body.get("webhook_url") or body.get("webhook"),
             policy=body.get("policy"),
             request_id=request_id,
