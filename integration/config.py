@@ -66,6 +66,14 @@ def _aliases(raw: str) -> dict:
     return value
 
 
+def _files_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in ("s3", "file") or not value.split("://", 1)[1]:
+        raise ValueError(raw)
+    return value
+
+
 _INT = ("a whole number", _number(int), str)
 _FLOAT = ("a number", _number(float), str)
 
@@ -128,6 +136,11 @@ class Settings:
     result_ttl: int = setting("RESULT_TTL", 7 * 24 * 3600, _INT)
     max_body_bytes: int = setting("MAX_BODY_BYTES", 1024 * 1024, _INT)
     callback_max_bytes: int = setting("CALLBACK_MAX_BYTES", 64 * 1024 * 1024, _INT)  # RunPod's callback carries the output
+    # Files (integration/files/): where uploads and file results live, and when an upload stops going inline.
+    files_url: str = setting("FILES_URL", "", ("s3://bucket/prefix or file:///path", _files_url, str))  # unset: DATA_DIR/files
+    inline_input_max: int = setting("INLINE_INPUT_MAX", 1024 * 1024, _INT)  # a larger upload reaches the worker as a URL
+    upload_max_bytes: int = setting("UPLOAD_MAX_BYTES", 100 * 1024 * 1024, _INT)  # request body of the routes that take a file
+    files_sweep_interval: float = setting("FILES_SWEEP_INTERVAL", 3600.0, _FLOAT)  # seconds between sweeps of expired jobs' files
     # Tracking: how often jobs are checked at RunPod, and how hard RunPod may be hit.
     status_budget_per_10s: int = setting("RUNPOD_STATUS_BUDGET", 1600, _INT)  # RunPod allows 2,000 per 10 s per endpoint
     run_budget_per_10s: int = setting("RUNPOD_RUN_BUDGET", 800, _INT)  # RunPod allows 1,000 per 10 s per endpoint

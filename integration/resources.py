@@ -18,6 +18,8 @@ from integration.accounts.idempotency import IdempotencyStore
 from integration.accounts.ratelimit import RateLimiter
 from integration.config import Settings
 from integration.files.downloads import DownloadLinks
+from integration.files.inputs import FileLinks, Uploads
+from integration.files.store import DirectoryStore, S3Store, open_store
 from integration.jobs.store import JobStore
 from integration.jobs.tasks import QUEUE_NAME
 from integration.jobs.waiting import JobWaiter
@@ -72,8 +74,30 @@ class Resources:
     def jobs(self) -> JobStore:
         """The job store; webhook bodies link large files instead of inlining them."""
         return JobStore(
-            self.redis, self.settings.result_ttl, event_data=self.links.linked, metrics=self.metrics, commits=self.commits
+            self.redis,
+            self.settings.result_ttl,
+            event_data=self.links.linked,
+            metrics=self.metrics,
+            commits=self.commits,
+            files=self.files,
         )
+
+    @cached_property
+    def files(self) -> DirectoryStore | S3Store:
+        """The blob store of uploads and file results (FILES_URL)."""
+        return open_store(self.settings.files_url, self.settings.data_dir)
+
+    @cached_property
+    def uploads(self) -> Uploads:
+        """Large uploads to the blob store, handed to workers as URLs."""
+        settings = self.settings
+        return Uploads(self.files, self.file_links, settings.inline_input_max, settings.result_ttl)
+
+    @cached_property
+    def file_links(self) -> FileLinks:
+        """Signed URLs through which a worker fetches an upload from podrelay."""
+        self.settings.require_secret()
+        return FileLinks(self.settings.secret_key, self.settings.result_ttl, self.settings.public_base_url)
 
     @cached_property
     def commits(self) -> GroupCommit:

@@ -1,8 +1,10 @@
-"""File results: served by key, by signed expiring link, and linked from webhook bodies."""
+"""File results: kept in the blob store, served by key, by signed expiring link, and linked
+from job objects and webhook bodies."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import time
 
@@ -32,7 +34,10 @@ def test_download_serves_each_image_with_its_content_type(make_stack):
         answer = stack.http.get(f"{stack.base_url}/v1/jobs/{job['id']}/download", params={"index": index}, timeout=5)
         assert answer.status_code == 200
         assert answer.headers["Content-Type"] == "image/png"
-        assert answer.content == base64.b64decode(job["result"]["data"][index]["b64_json"])
+        item = job["result"]["data"][index]
+        assert set(item) == {"url", "content_type", "bytes", "sha256"}  # a link to the store, not the bytes
+        assert (item["content_type"], item["bytes"]) == ("image/png", len(answer.content))
+        assert hashlib.sha256(answer.content).hexdigest() == item["sha256"]
     bad = stack.http.get(f"{stack.base_url}/v1/jobs/{job['id']}/download", params={"index": 2}, timeout=5)
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "index"
     _, other = create_key(stack.redis, "other")
@@ -70,7 +75,7 @@ def test_signed_link_works_without_a_key_and_refuses_tampered_or_expired(make_st
     assert requests.get(old, timeout=5).status_code == 403
 
 
-def test_large_file_results_are_linked_not_inlined_in_webhooks(make_stack, receivers):
+def test_file_results_are_linked_not_inlined_in_jobs_and_webhooks(make_stack, receivers):
     stack = make_stack()
     hook = receivers()
     small = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\nsmall").decode()
@@ -83,10 +88,11 @@ def test_large_file_results_are_linked_not_inlined_in_webhooks(make_stack, recei
     assert len(request["body"]) < 8_000  # the 40 KB image is not in it
     event = Webhook(secret).verify(request["body"], request["headers"])
     first, second = event["data"]["result"]["data"]
-    assert "b64_json" in first  # small files stay inline
-    assert set(second) == {"url"}
+    assert set(first) == set(second) == {"url", "content_type", "bytes", "sha256"}  # small files are in the store too
     fetched = requests.get(second["url"], timeout=5)  # what a receiver does, without a key
     assert fetched.status_code == 200 and fetched.content == BIG_PNG
     assert fetched.headers["Content-Type"] == "image/png"
-    stored = stack.job(job_id)["result"]["data"][1]
-    assert stored == {"b64_json": big}  # GET /v1/jobs/{id} keeps OpenAI's shape
+    assert requests.get(first["url"], timeout=5).content == b"\x89PNG\r\n\x1a\nsmall"
+    shown = stack.job(job_id)["result"]["data"]  # GET /v1/jobs/{id}: the same files, links signed anew
+    assert [{**item, "url": None} for item in shown] == [{**item, "url": None} for item in (first, second)]
+    assert requests.get(shown[1]["url"], timeout=5).content == BIG_PNG

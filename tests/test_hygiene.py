@@ -68,7 +68,7 @@ def test_body_over_the_limit_is_413_before_anything_else_happens(client, auth):
         ("/v1/embeddings", {"input": ["x"] * 2049}, "input"),
         ("/v1/audio/speech", {"input": "x" * 20_001}, "input"),
         ("/v1/audio/transcriptions", {"audioUrl": "http://files.example.com/a.mp3"}, "audioUrl"),
-        ("/v1/audio/transcriptions", {"audioUrl": "data:audio/mp3;base64,AAAA"}, "audioUrl"),
+        ("/v1/audio/transcriptions", {"audioUrl": "data:audio/mp3;base64,AA!A"}, "audioUrl"),  # broken base64
         ("/v1/images/upscale", {"image": "http://files.example.com/a.png"}, "image"),
         ("/v1/images/edits", {"image": "https://" + "a" * 64 + ".example.com/x.png", "prompt": "p"}, "image"),
         ("/v1/videos/audio-to-video", {"audioUrl": "ftp://files.example.com/a.mp3"}, "audioUrl"),

@@ -31,7 +31,7 @@ def test_media_surface_completes_with_a_downloadable_file(make_stack, surface):
     assert answer["surface"] == surface and answer["model"] == SURFACES[surface].default_model
     job = stack.wait_final([answer["id"]])[answer["id"]]
     assert job["status"] == "completed", job
-    assert job["result"]["data"] and "b64_json" in job["result"]["data"][0]
+    assert job["result"]["data"] and "url" in job["result"]["data"][0]
     download = stack.http.get(f"{stack.base_url}/v1/jobs/{job['id']}/download", timeout=5)
     assert download.status_code == 200 and download.headers["Content-Type"] == media_type
 

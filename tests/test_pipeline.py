@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import signal
 import time
 
@@ -20,13 +19,14 @@ SURFACE_REQUESTS = {
 }
 
 
-def assert_normalised(surface: str, result: dict) -> None:
+def assert_normalised(surface: str, result: dict, base_url: str = "") -> None:
     if surface == "chat":
         assert result["object"] == "chat.completion"
         assert result["choices"][0]["message"] == {"role": "assistant", "content": "Echo: Summarize this"}
     elif surface == "images":
         assert len(result["data"]) == 2
-        assert base64.b64decode(result["data"][0]["b64_json"]).startswith(b"\x89PNG")
+        url = result["data"][0]["url"]  # a signed link: relative without PUBLIC_BASE_URL
+        assert requests.get(url if url.startswith("http") else base_url + url, timeout=10).content.startswith(b"\x89PNG")
     elif surface == "transcribe":
         assert result["text"] == "Transcript of https://cdn.example.com/call.mp3"
         assert result["language"] == "en" and result["segments"][0]["end"] == 2.5
@@ -49,7 +49,7 @@ def run_surface(stack, emulator, surface: str) -> tuple[dict, int, int]:
     assert job["status"] == "completed", job
     assert job["runpod"]["status"] == "COMPLETED" and job["runpod"]["id"]
     assert job["started"] and job["finished"] and job["error"] is None
-    assert_normalised(surface, job["result"])
+    assert_normalised(surface, job["result"], stack.base_url)
     return job, status_calls(emulator) - polls_before, emulator.callbacks_sent - callbacks_before
 
 

@@ -206,7 +206,8 @@ def test_sdxl_images_and_its_limits(on_worker, spec):
     assert job["status"] == "completed", job
     items = job["result"]["data"]
     assert len(items) == 2 and all(image_bytes(i).startswith(b"\x89PNG") for i in items)
-    assert all(("url" in i) == ("+bucket" in spec) for i in items)  # bucket URLs, or data URIs without one
+    # The bucket's URLs as the worker gave them; without one, its data URIs moved to podrelay's store.
+    assert all(("sha256" in i) != ("+bucket" in spec) for i in items)
     one = wait_job(stack, "/images/generations", {"prompt": "a lighthouse"})
     assert len(one["result"]["data"]) == 1  # 1.0 answers a single image as `image_url`
     too_many = stack.http.post(f"{stack.base_url}/v1/images/generations", json={"prompt": "x", "n": 3}, timeout=10)
@@ -264,7 +265,7 @@ def test_comfyui_runs_the_configured_workflow_with_the_request_in_its_placeholde
     if "+bucket" in spec:
         assert items[0]["url"].startswith(emulator.base_url)  # s3_url items: links to the bucket
     else:
-        assert base64.b64decode(items[0]["b64_json"]).startswith(b"\x89PNG")
+        assert image_bytes(items[0]).startswith(b"\x89PNG") and "sha256" in items[0]  # base64 items: in podrelay's store
 
 
 def test_comfyui_without_a_workflow_is_refused_up_front(on_worker):
@@ -285,8 +286,17 @@ def test_esrgan_upscales_by_url_and_the_file_downloads(on_worker):
     assert requests.get(url, timeout=10).content.startswith(b"\x89PNG")
     download = stack.http.get(f"{stack.base_url}/v1/jobs/{job['id']}/download", allow_redirects=False, timeout=10)
     assert download.status_code == 302 and download.headers["Location"] == url
+    uploaded = wait_job(stack, "/images/upscale", {"image": PNG})  # stored, and fetched by the worker by URL
+    assert uploaded["status"] == "completed", uploaded
+
+
+def test_esrgan_refuses_an_upload_it_could_not_fetch(make_stack, emulator):
+    emulator.workers["ep-upscale-nourl"] = "worker-esrgan"
+    # No PUBLIC_BASE_URL and no bucket: nowhere the worker could fetch an upload from.
+    stack = make_stack(callbacks=False, endpoints={"UPSCALE": "ep-upscale-nourl"}, runpod_workers={"UPSCALE": "worker-esrgan"})
     inline = stack.http.post(f"{stack.base_url}/v1/images/upscale", json={"image": PNG}, timeout=10)
     assert inline.status_code == 400 and inline.json()["error"]["param"] == "image"
+    assert "FILES_URL or PUBLIC_BASE_URL" in inline.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import time
 import redis
 from rq import Queue, SimpleWorker
 
+from integration.files.sweep import sweep
 from integration.jobs.tasks import QUEUE_NAME
 from integration.redis.connection import connect
 from integration.resources import Resources
@@ -36,6 +37,16 @@ class Worker(SimpleWorker):
         super().request_stop(signum, frame)
 
 
+def sweep_files(resources: Resources, stop: threading.Event) -> None:
+    """Every minute, offer to sweep the expired jobs' files (one process a FILES_SWEEP_INTERVAL)."""
+    interval = resources.settings.files_sweep_interval
+    while not stop.wait(min(interval, 60.0)):
+        try:
+            sweep(resources.files, resources.jobs.existing, resources.redis, interval)
+        except Exception:  # noqa: BLE001 (a store or Redis outage: the next round tries again)
+            log.exception("file sweep failed; trying again in a while")
+
+
 def run_worker(resources: Resources) -> None:
     """Run until SIGTERM/SIGINT: RQ tasks in this thread, tracker and courier in others."""
     if "redis" in vars(resources):
@@ -47,6 +58,7 @@ def run_worker(resources: Resources) -> None:
     threads = [
         threading.Thread(target=Tracker(resources, stop).run, name="tracker", daemon=True),
         threading.Thread(target=Courier(resources, stop).run, name="courier", daemon=True),
+        threading.Thread(target=sweep_files, args=(resources, stop), name="file-sweep", daemon=True),
     ]
     for thread in threads:
         thread.start()

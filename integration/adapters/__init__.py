@@ -22,7 +22,7 @@ ADAPTERS: dict[str, ModuleType] = {
     module.NAME: module for module in (vllm, faster_whisper, infinity, sdxl, sdxl_turbo, comfyui, esrgan, bark, mochi, custom)
 }
 
-__all__ = ["ADAPTERS", "WorkerError", "check", "job_input", "job_result", "message_of", "worker_for"]
+__all__ = ["ADAPTERS", "WorkerError", "check", "fetched_by_url", "job_input", "job_result", "message_of", "worker_for"]
 
 
 def worker_for(settings: Settings, surface: str, model: str) -> str:
@@ -47,6 +47,11 @@ def check(settings: Settings) -> None:
 def job_input(settings: Settings, worker: str, surface: str, request: dict, model: str) -> dict:
     """The worker's `input` for a validated request (a 400 naming the field it would refuse)."""
     return ADAPTERS[worker].to_input(surface, request, model, settings)
+
+
+def fetched_by_url(worker: str) -> frozenset[str]:
+    """The request fields whose file this worker only takes as a URL (worker-esrgan's `data_url`)."""
+    return getattr(ADAPTERS[worker], "BY_URL", frozenset())
 
 
 def job_result(worker: str | None, surface: str, output, ctx: ResultContext) -> dict:

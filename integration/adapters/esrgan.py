@@ -26,13 +26,16 @@ PARAMS = {
     "pre_pad": Param(int),
     "output_type": Param(str, lambda t: t in ("individual", "zip"), "individual or zip"),
 }
+BY_URL = frozenset({"image"})  # rp_download fetches it: an upload is handed over as a URL (integration/files/inputs.py)
 EXTRAS = Extras(NAME, PARAMS, strict=True, derived=frozenset({"data_url", "scale", "output_type"}))
 
 
 def to_input(surface: str, request: dict, model: str, settings: Settings) -> dict:
     """`data_url`, `scale`, and the Real-ESRGAN model made for that scale."""
     if not is_url(request["image"]):
-        raise unsupported("image", f"{NAME} fetches the image by URL: send an https URL, not a data URI")
+        raise unsupported(
+            "image", f"{NAME} fetches the image by URL: send an https URL, or set FILES_URL or PUBLIC_BASE_URL for uploads"
+        )
     scale = request.get("scale", 4)
     job_input = {"data_url": request["image"], "scale": float(scale), "model": "RealESRGAN_x2plus" if scale == 2 else MODELS[0]}
     job_input.update(EXTRAS.take(request, {"image", "scale"}))

@@ -9,6 +9,7 @@ import re
 
 from flask import Flask, Response, g, request
 
+from integration import surfaces
 from integration.accounts.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADERS, fingerprint
 from integration.accounts.keys import lookup
 from integration.api.context import resources
@@ -16,6 +17,11 @@ from integration.errors import ApiError, validation_error
 from integration.jobs.waiting import preferred_wait
 
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
+# The routes whose body may carry a file (a data URI, a multipart upload): UPLOAD_MAX_BYTES, not MAX_BODY_BYTES.
+UPLOAD_ROUTES = frozenset(
+    {f"enqueue.{kind}_{s.name}" for s in surfaces.SURFACES.values() if s.file_params for kind in ("enqueue", "price")}
+    | {"openai.audio_transcriptions"}
+)
 
 
 def admit() -> Response | None:
@@ -23,6 +29,8 @@ def admit() -> Response | None:
     require_api_key()
     _count_request()
     if request.method == "POST":
+        if request.endpoint in UPLOAD_ROUTES:
+            request.max_content_length = resources().settings.upload_max_bytes
         return _claim_idempotency_key()
     return None
 

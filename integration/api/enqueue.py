@@ -57,7 +57,7 @@ def _enqueue(surface: surfaces.Surface):
         except redis.exceptions.RedisError as error:  # the job is stored: it is answered with its id
             log.warning("job %s: waiting failed (%s); answered 202", job.id, error)
     if finished is not None:
-        response = jsonify(finished.to_api())
+        response = jsonify(res.jobs.shown(finished))
     else:
         response = jsonify(enqueue_answer(job, surface))
         response.status_code = 202

@@ -21,7 +21,8 @@ bp.before_request(admit)
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
     """`GET /v1/jobs/{id}`: the caller's job."""
-    return jsonify(resources().jobs.owned(job_id, g.key_id).to_api())
+    res = resources()
+    return jsonify(res.jobs.shown(res.jobs.owned(job_id, g.key_id)))
 
 
 @bp.get("/jobs")
@@ -41,10 +42,10 @@ def list_jobs():
     if surface and surface not in surfaces.SURFACES:
         raise validation_error(f"Invalid value for 'surface': must be one of {', '.join(surfaces.SURFACES)}.", "surface")
     cursor = args.get("cursor") or None
-    jobs, next_cursor = resources().jobs.list_for_key(g.key_id, limit, cursor, status, surface)
-    return jsonify(
-        {"object": "list", "data": [j.to_api() for j in jobs], "has_more": next_cursor is not None, "next_cursor": next_cursor}
-    )
+    store = resources().jobs
+    jobs, next_cursor = store.list_for_key(g.key_id, limit, cursor, status, surface)
+    data = [store.shown(job) for job in jobs]
+    return jsonify({"object": "list", "data": data, "has_more": next_cursor is not None, "next_cursor": next_cursor})
 
 
 @bp.post("/jobs/<job_id>/cancel")
@@ -64,4 +65,4 @@ def cancel_job(job_id: str):
         # Already at RunPod: a worker cancels it there. A queued job is stopped by the
         # submit task, which sees the cancellation before (or right after) submitting.
         enqueue_cancel(res.queue, job.id)
-    return jsonify(res.jobs.get(job.id).to_api())
+    return jsonify(res.jobs.shown(res.jobs.get(job.id)))

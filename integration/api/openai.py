@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
+import mimetypes
+import os
 import time
 from collections.abc import Callable
 
@@ -23,6 +25,7 @@ from integration.api.admission import admit
 from integration.api.context import alive, caller, hold, json_body, resources
 from integration.api.errors import render as render_error
 from integration.errors import ApiError
+from integration.files import results
 from integration.jobs.accept import accept
 from integration.jobs.record import Job, JobStatus
 from integration.jobs.streaming import job_events
@@ -32,7 +35,6 @@ from integration.surfaces.fields import load
 bp = Blueprint("openai", __name__)
 bp.before_request(admit)
 
-UPLOAD_MAX_BYTES = 25 * 1024 * 1024  # OpenAI's own limit for audio files
 KEEP_ALIVE_EVERY = 10.0  # seconds between the spaces of a response kept alive behind a router
 
 
@@ -203,28 +205,35 @@ def image_generations():
     """`POST /openai/v1/images/generations`: `b64_json`, or signed links with `response_format: url`."""
     data = load(surfaces.get("images").schema, json_body())
     if data.get("response_format") != "url":
-        return _run("images", data, _result)
+        return _run("images", data, lambda job: jsonify(results.inlined(resources().files, job.result)))
 
     def linked(job: Job) -> Response:
         links = resources().links
-        items = [{"url": links.url(job.id, n)} if "b64_json" in item else item for n, item in enumerate(job.result["data"])]
+        items = [
+            {**_without_file(item), "url": links.url(job.id, n)} if "b64_json" in item or "file" in item else item
+            for n, item in enumerate(job.result["data"])
+        ]
         return jsonify({**job.result, "data": items})
 
     return _run("images", data, linked)
 
 
+def _without_file(item: dict) -> dict:
+    """An image item's own fields (`revised_prompt`), without podrelay's reference or the bytes."""
+    return {k: v for k, v in item.items() if k not in ("b64_json", "file", "content_type", "bytes", "sha256")}
+
+
 @bp.post("/audio/transcriptions")
 def audio_transcriptions():
     """`POST /openai/v1/audio/transcriptions`: a multipart upload, in OpenAI's response formats."""
-    request.max_content_length = UPLOAD_MAX_BYTES
-    upload = request.files.get("file")
+    upload = request.files.get("file")  # werkzeug spools a large one to a temporary file, not memory
     if upload is None:
         raise ApiError(400, "validation_error", "Missing 'file': send the audio as multipart/form-data", param="file")
-    audio = upload.read()
-    if not audio:
+    size = upload.stream.seek(0, os.SEEK_END)
+    upload.stream.seek(0)
+    if not size:
         raise ApiError(400, "validation_error", "'file' is empty", param="file")
     data = load(_form_schema, request.form.to_dict())
-    # Sent inline (worker-faster_whisper's `audio_base64`); the payload check refuses what RunPod would.
     response_format = data.get("response_format", "json")
 
     def formatted(job: Job) -> Response:
@@ -237,7 +246,13 @@ def audio_transcriptions():
             return jsonify({"task": "transcribe", "language": result.get("language"), "duration": duration, **result})
         return jsonify({"text": result["text"]})
 
-    job = _accept("transcribe", {**data, "audio_base64": base64.b64encode(audio).decode()})
+    res = resources()
+    if size <= res.settings.inline_input_max:  # inline, as worker-faster_whisper's `audio_base64`
+        job = _accept("transcribe", {**data, "audio_base64": base64.b64encode(upload.stream.read()).decode()})
+    else:  # stored, streamed from the spooled file, and fetched by the worker as `audio`
+        media_type = upload.mimetype or mimetypes.guess_type(upload.filename or "")[0] or "application/octet-stream"
+        uploads = {"audioUrl": (upload.stream, media_type, size)}
+        job = accept(res, caller(), g.request_id, surfaces.get("transcribe"), {**data, "audioUrl": ""}, uploads=uploads)
     return _answer(job, formatted, keep_alive=response_format not in ("text", "srt", "vtt"))
 
 

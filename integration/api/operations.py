@@ -97,14 +97,21 @@ def operations(converter) -> dict[str, Op]:
             "A job's file result",
             "Jobs",
             {200: (None, ANY), 302: (None, [])},
-            errors=(400, 404, 502),
+            errors=(400, 404, 410, 502),
             query=(("index", {"type": "integer", "minimum": 0, "default": 0}, "Which file of the result"),),
         ),
         "downloads.download_by_link": Op(
             "A job's file by signed link (no key)",
             "Jobs",
             {200: (None, ANY), 302: (None, [])},
-            errors=(403, 404, 502),
+            errors=(403, 404, 410, 502),
+            keyed=False,
+        ),
+        "downloads.upload_by_link": Op(
+            "An uploaded file, for the worker its signed URL was given to (no key)",
+            "Jobs",
+            {200: (None, ANY)},
+            errors=(403, 410),
             keyed=False,
         ),
         "events.job_event_stream": Op(

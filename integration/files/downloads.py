@@ -1,9 +1,10 @@
-"""Binary results (images today; audio and video as surfaces add them) as files.
+"""Binary results (images, audio, video) as files, and the signed links to them.
 
-A job's result keeps OpenAI's shape (`b64_json` or `url` items). This module serves an
-item as a file with its content type, and signs expiring download URLs (itsdangerous,
-valid for `RESULT_TTL`) that work without an API key, for n8n, browsers and webhook
-receivers. Webhook bodies carry such a link in place of a large base64 payload.
+A job's result keeps OpenAI's shape: `data` items that are a worker's `url`, a reference
+to a file in the blob store (`file`, see `results.py`), or, for jobs kept before the store,
+inline `b64_json`. This module tells their media type and signs expiring download URLs
+(itsdangerous, valid for `RESULT_TTL`) that work without an API key, for n8n, browsers and
+webhook receivers: the API and webhook bodies show a stored file as such a link.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ def content_type(data: bytes) -> str:
 
 
 def items(result: dict | None) -> list[dict]:
-    """The file items of a result (`data: [{b64_json} | {url}]`), in order."""
+    """The file items of a result (`data: [{file} | {b64_json} | {url}]`), in order."""
     data = result.get("data") if isinstance(result, dict) else None
     if not isinstance(data, list):
         return []
-    return [item for item in data if isinstance(item, dict) and ("b64_json" in item or "url" in item)]
+    return [item for item in data if isinstance(item, dict) and ("file" in item or "b64_json" in item or "url" in item)]
 
 
 def decode(item: dict) -> bytes | None:
@@ -78,13 +79,16 @@ class DownloadLinks:
         return (job_id, index) if isinstance(job_id, str) and isinstance(index, int) else None
 
     def linked(self, job_data: dict) -> dict:
-        """A job object whose large inline files are replaced by download links."""
+        """A job object whose stored files (and large inline ones) are shown as download links."""
         result = job_data.get("result")
-        if not any(len(item.get("b64_json", "")) > INLINE_LIMIT for item in items(result)):
+        if not any("file" in item or len(item.get("b64_json", "")) > INLINE_LIMIT for item in items(result)):
             return job_data
         job_data = {**job_data, "result": copy.deepcopy(result)}
         for index, item in enumerate(items(job_data["result"])):
-            if len(item.get("b64_json", "")) > INLINE_LIMIT:
+            if "file" in item:
+                item["url"] = self.url(job_data["id"], index)
+                del item["file"]
+            elif len(item.get("b64_json", "")) > INLINE_LIMIT:
                 del item["b64_json"]
                 item["url"] = self.url(job_data["id"], index)
         return job_data

@@ -8,28 +8,55 @@ trip and a worker does the rest.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from integration import adapters
 from integration.accounts.keys import Caller
 from integration.errors import ApiError
-from integration.jobs.record import Job
+from integration.jobs.record import Job, new_id
 
 if TYPE_CHECKING:
     from integration.resources import Resources
 from integration.surfaces import Surface
 from integration.webhooks.outbound import check_target
 
+Upload = tuple[BinaryIO, str, int]  # a multipart file: its stream, media type and size
+
 
 def accept(
-    res: Resources, caller: Caller, request_id: str, surface: Surface, request: dict, job_input: dict | None = None
+    res: Resources,
+    caller: Caller,
+    request_id: str,
+    surface: Surface,
+    request: dict,
+    job_input: dict | None = None,
+    uploads: dict[str, Upload] | None = None,
 ) -> Job:
     """Store a job for a validated request (the worker's input built by the surface unless
-    given); 400 for a routing or webhook problem, 429/402 when the key's limits refuse it."""
+    given); 400 for a routing or webhook problem, 429/402 when the key's limits refuse it.
+
+    A large file (a data URI in one of the surface's file fields, or a multipart upload in
+    `uploads`) is stored first, under the job's id, and the request names it by URL."""
     model, endpoint_id = surface.resolve(request, res.settings)
     if "webhook_url" in request:
         check_target(request["webhook_url"], res.settings.webhook_allow_private, "webhook_url")
     worker = adapters.worker_for(res.settings, surface.name, model)
+    job_id = new_id()
+    staged = bool(uploads) or any(str(request.get(p, "")).startswith("data:") for p in surface.file_params)
+    try:
+        if staged:
+            request = res.uploads.request_files(job_id, request, surface.file_params, adapters.fetched_by_url(worker))
+            for param, upload in (uploads or {}).items():
+                request[param] = res.uploads.stage(job_id, param, *upload)
+        return _store(res, caller, request_id, surface, request, job_input, job_id, model, endpoint_id, worker)
+    except BaseException:
+        if staged:  # the job was refused: its files go now, not at the next sweep
+            res.files.delete_group(job_id)
+        raise
+
+
+def _store(res: Resources, caller: Caller, request_id: str, surface: Surface, request: dict, job_input, job_id: str,
+           model: str, endpoint_id: str, worker: str) -> Job:  # fmt: skip
     if job_input is None:
         job_input = adapters.job_input(res.settings, worker, surface.name, request, model)
     check_payload(job_input, request.get("policy"))
@@ -45,6 +72,7 @@ def accept(
         policy=request.get("policy"),
         request_id=request_id,
         cost=res.prices.estimate(surface, model, request)["estimated_cost"],
+        id=job_id,
     )
     res.jobs.create(job, limits=caller.limits)
     return job

@@ -11,6 +11,7 @@ import time
 
 from integration import adapters
 from integration.adapters import WorkerError
+from integration.files import results
 from integration.jobs.record import UNFINISHED, Job, JobStatus
 from integration.jobs.store import JobStore
 from integration.runpod import purges
@@ -59,6 +60,8 @@ def apply_status(store: JobStore, job: Job, payload: dict, **fields) -> bool:
                 failure = {"code": "invalid_output", "message": f"RunPod's output could not be read: {error}"}
             store.transition(job, JobStatus.FAILED, UNFINISHED, started=job.started or now, error=failure, **fields)
             return True
+        if store.files is not None:  # inline files go to the blob store; the record keeps references
+            result = results.kept(store.files, job.id, result)
         store.transition(job, JobStatus.COMPLETED, UNFINISHED, started=job.started or now, result=result, **fields)
         return True
     if status in _FINAL:

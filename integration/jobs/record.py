@@ -101,7 +101,7 @@ class Job:
         """A new job, queued now under a fresh id (every way in makes its jobs here)."""
         now = fields.pop("created", None) or time.time()
         return cls(
-            id=str(uuid.uuid4()), key_id=key_id, surface=surface, model=model, endpoint_id=endpoint_id,
+            id=fields.pop("id", None) or new_id(), key_id=key_id, surface=surface, model=model, endpoint_id=endpoint_id,
             status=JobStatus.QUEUED, created=now, input=job_input, **fields,
         )  # fmt: skip
 
@@ -145,6 +145,11 @@ class Job:
             "error": self.error,
             "cost": self.cost,
         }
+
+
+def new_id() -> str:
+    """A fresh job id (an upload is stored under it before the job is)."""
+    return str(uuid.uuid4())
 
 
 def _wants_stream(job_input: dict) -> bool:

@@ -22,6 +22,7 @@ import redis
 
 from integration.accounts.limits import LimitReached, Limits, month, reservation_keys, reserve
 from integration.errors import not_found
+from integration.files.store import DirectoryStore, S3Store
 from integration.jobs.events import EVENT_TYPES, EVENTS, Event
 from integration.jobs.log import CHANGED, LOG, JobLog
 from integration.jobs.record import UNFINISHED, Job, JobStatus
@@ -39,6 +40,7 @@ PENDING = "pr:pending"  # every unfinished job, scored by when it is next due
 WAKE = "pr:tracker:wake"  # pushed to when a job becomes due now (a callback arrived)
 BY_RUNPOD_ID = "pr:runpod:{}"  # RunPod's job id -> podrelay's, for the direct routes
 OVERDUE_AFTER = 30.0  # a job due longer than this counts as backlog (/readyz, /metrics)
+LISTED = tuple(name for name in Job.__dataclass_fields__ if name not in ("input", "callback"))  # what GET /v1/jobs reads
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,10 @@ class JobStore:
         event_data: Callable[[dict], dict] | None = None,
         metrics: Metrics | None = None,
         commits: GroupCommit | None = None,
+        files: DirectoryStore | S3Store | None = None,
     ):
         self.conn = conn
+        self.files = files  # the blob store a completed job's inline files move to (None: kept inline)
         self.commits = commits  # new jobs' writes, batched with other requests' (the web's hot path)
         self.metrics = metrics
         self.result_ttl = result_ttl
@@ -111,17 +115,35 @@ class JobStore:
             raise not_found("Job")
         return job
 
+    def shown(self, job: Job) -> dict:
+        """The job object as clients see it: stored files as signed download links."""
+        return self.event_data(job.to_api())
+
+    def existing(self, job_ids: list[str]) -> set[str]:
+        """Which of `job_ids` still have a record (the file sweep's question), in one round trip."""
+        pipe = self.conn.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.exists(JOB.format(job_id))
+        return {job_id for job_id, found in zip(job_ids, pipe.execute(), strict=True) if found}
+
     def get(self, job_id: str) -> Job | None:
         """The job, or None (never stored, or expired after RESULT_TTL)."""
         data = self.conn.hgetall(JOB.format(job_id))
         return Job.from_redis(data) if data else None
 
-    def get_many(self, job_ids: list[str]) -> list[Job | None]:
-        """The jobs in one round trip, None where one is gone."""
+    def get_many(self, job_ids: list[str], listed: bool = False) -> list[Job | None]:
+        """The jobs in one round trip, None where one is gone. `listed`: without the fields a
+        listing does not show (the worker's input, which may hold an upload, and RunPod's payload)."""
         pipe = self.conn.pipeline(transaction=False)
         for job_id in job_ids:
-            pipe.hgetall(JOB.format(job_id))
-        return [Job.from_redis(d) if d else None for d in pipe.execute()]
+            if listed:
+                pipe.hmget(JOB.format(job_id), LISTED)
+            else:
+                pipe.hgetall(JOB.format(job_id))
+        found = pipe.execute()
+        if listed:
+            found = [{n.encode(): v for n, v in zip(LISTED, values, strict=True) if v is not None} for values in found]
+        return [Job.from_redis(d) if d else None for d in found]
 
     def list_for_key(
         self, key_id: str, limit: int, cursor: str | None, status: str | None, surface: str | None
@@ -141,7 +163,7 @@ class JobStore:
             if not ids:
                 return found, None
             gone = []
-            for job_id, job in zip(ids, self.get_many(ids), strict=False):
+            for job_id, job in zip(ids, self.get_many(ids, listed=True), strict=False):
                 start += 1
                 if job is None:
                     gone.append(job_id)

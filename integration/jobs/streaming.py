@@ -68,7 +68,7 @@ def job_events(
                     current = store.get(job.id)
                     if current is None or current.status.final:
                         if current is not None:
-                            yield JobEvent("job", current.to_api())
+                            yield JobEvent("job", store.shown(current))
                         return
                     if not first:
                         quiet_since = time.monotonic()
@@ -94,5 +94,5 @@ def job_events(
                 if fields.get("status") in _FINAL:
                     current = store.get(job.id)
                     if current is not None:
-                        yield JobEvent("job", current.to_api())
+                        yield JobEvent("job", store.shown(current))
                     return

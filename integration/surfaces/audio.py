@@ -15,7 +15,7 @@ from integration.surfaces.outputs import OutputError, ResultContext
 class TranscriptionSchema(RequestSchema):
     """`POST /v1/audio/transcriptions`."""
 
-    audioUrl = MediaUrl(required=True, data=False)  # noqa: N815 (the API's name)
+    audioUrl = MediaUrl(required=True)  # noqa: N815 (the API's name; a data URI is an upload)
     language = fields.String(validate=validate.Length(min=2, max=35))
     prompt = fields.String(validate=validate.Length(min=1, max=MAX_STRING))
     response_format = fields.String(validate=validate.OneOf(["json", "text", "srt", "verbose_json", "vtt"]))
@@ -63,6 +63,8 @@ def transcription_fields(request: dict, model: str) -> dict:
     }
     if request.get("audio_base64"):
         job_input["audio_base64"] = request["audio_base64"]
+    elif request["audioUrl"].startswith("data:"):  # a small upload, inline (a large one became a URL)
+        job_input["audio_base64"] = request["audioUrl"].split(",", 1)[1]
     else:
         job_input["audio"] = request["audioUrl"]
     if "language" in request:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from marshmallow import Schema
 
 from integration.config import Settings
 from integration.errors import ApiError
 from integration.surfaces import audio, chat, embeddings, images, video
+from integration.surfaces.fields import MediaUrl
 from integration.surfaces.outputs import media_result
 
 
@@ -40,6 +42,11 @@ class Surface:
     any_model: bool = False  # accept model slugs beyond `models` (vLLM serves what it is given)
     worker: str = "custom"  # the RunPod worker assumed behind its endpoint (RUNPOD_WORKER_<NAME> overrides)
     shape: tuple[str, ...] = ()  # request fields that say how the result is shaped (kept on the job)
+
+    @cached_property
+    def file_params(self) -> tuple[str, ...]:
+        """The request fields that may carry an uploaded file (a data URI)."""
+        return tuple(name for name, f in self.schema.fields.items() if isinstance(f, MediaUrl) and f.data)
 
     @property
     def default_model(self) -> str:
