@@ -91,6 +91,7 @@ class Emulator:
         self.workers = dict(workers or {})  # endpoint id -> "worker-name[@version][+bucket|+nobucket]"; others: custom
         self.steering: dict[str, deque] = {}  # endpoint id -> controls for its next jobs
         self.files: dict[str, bytes] = {}  # what emulated workers uploaded to their bucket
+        self.fetched: list[tuple[str, int]] = []  # what emulated workers downloaded: (URL, bytes)
         self.base_url = ""  # set once the server listens (bucket URLs point at it)
         self.queue_time = queue_time
         self.run_time = run_time
@@ -141,10 +142,19 @@ class Emulator:
         return f"{self.base_url}/_emulator/files/{key}"
 
     def fetch(self, url: str) -> bytes:
-        """What a worker downloads: the file, from this machine; elsewhere a stand-in (no network here)."""
+        """What a worker downloads (runpod-python's `rp_download`, which refuses an error answer):
+        the file, from this machine; elsewhere a stand-in (no network here). The real download's
+        SSRF guard (rp_ssrf.py) refuses private addresses unless RUNPOD_ALLOW_PRIVATE_DOWNLOAD_URLS is
+        set: the emulated workers run as if it were, since everything here is on loopback."""
         if urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"):
-            return self._session.get(url, timeout=(2, 30)).content
-        return url.encode()
+            answer = self._session.get(url, timeout=(2, 60))
+            answer.raise_for_status()
+            data = answer.content
+        else:
+            data = url.encode()
+        with self._lock:
+            self.fetched.append((url, len(data)))
+        return data
 
     def _outcome(self, endpoint_id: str, job_id: str, job_input: dict) -> serverless.Outcome:
         spec = self.workers.get(endpoint_id, "custom")

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
 import redis
+import requests
 
 from app import create_app
 from emulator.server import make_emulator_server
@@ -20,9 +23,9 @@ from emulator.state import Emulator
 from integration.accounts.keys import create_key
 from integration.redis.connection import ensure_embedded, stop_embedded
 from integration.resources import of
-from tests.support import EMULATOR_KEY, Receiver, Stack, make_settings, procfile_web, stop_process
+from tests.support import EMULATOR_KEY, Receiver, Stack, free_port, make_settings, procfile_web, stop_process, wait_until
 
-STACK_FIXTURES = {"make_stack", "own_redis", "procfile_webs"}  # tests that start podrelay's processes
+STACK_FIXTURES = {"make_stack", "own_redis", "procfile_webs", "s3_server", "s3_bucket"}  # tests that start processes
 
 
 def pytest_collection_modifyitems(items):
@@ -76,6 +79,53 @@ def emulator():
     server.shutdown()
 
 
+S3_ENV = {  # moto accepts any credentials; these name nothing real
+    "AWS_ACCESS_KEY_ID": "podrelay-test",
+    "AWS_SECRET_ACCESS_KEY": "podrelay-test-secret",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3-protocol server on loopback: moto's standalone server (the `moto[server]`
+    package), started for the run and stopped at its end; its URL."""
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(url), timeout=60, message="moto_server did not start")
+        yield url
+    finally:
+        stop_process(process)
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        requests.get(url, timeout=2)
+        return True
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch):
+    """A fresh bucket on the S3 server, and the AWS variables that reach it (for this process
+    and the processes a stack starts); its name."""
+    import boto3
+
+    for name, value in {**S3_ENV, "AWS_ENDPOINT_URL_S3": s3_server}.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"podrelay-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket=bucket)
+    return bucket
+
+
 @pytest.fixture
 def slow_emulator():
     """`slow_emulator(run_time)`: an emulator of the test's own whose jobs run that many seconds."""
@@ -108,6 +158,7 @@ def make_stack(redis_url, emulator, tmp_path):
         if runpod_workers is not None:
             changes["workers"] = runpod_workers
         # Receivers in tests listen on loopback; retries come fast.
+        changes.setdefault("data_dir", str(tmp_path / "data"))  # the stack's file store among it
         changes.setdefault("webhook_allow_private", True)
         changes.setdefault("webhook_retry_schedule", (0, 0.3, 0.3, 0.3))
         settings = make_settings(redis_url, emulator.base_url, public_base_url=public, **changes)
