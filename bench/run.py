@@ -6,7 +6,9 @@ Runs bench/pipeline.py (enqueue beside a trivial Flask route; `--jobs` jobs in f
 with callbacks on and off: time, RunPod calls per job, the busiest 10 s of `/status`,
 Redis memory per job, peak RSS of each process) and bench/webhooks.py (deliveries per
 second per worker process; completion-to-webhook delay at 200 completions per second),
-each starting the Procfile's processes, the RunPod emulator and a loopback receiver.
+and bench/files.py (Redis memory per finished job with 4 MB of file output; a 10 MB
+download beside reading the file from disk), each starting the Procfile's processes, the
+RunPod emulator and a loopback receiver.
 The fault drills are apart: bench/drills.py. `--quick` runs everything smaller.
 Nothing here asserts: it prints what it saw.
 """
@@ -20,7 +22,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import pipeline, webhooks  # noqa: E402
+from bench import files, pipeline, webhooks  # noqa: E402
 
 
 def main() -> None:
@@ -34,6 +36,8 @@ def main() -> None:
     hooks = webhooks.run(
         SimpleNamespace(events=300 if args.quick else 1000, subscriptions=10, jobs=400 if args.quick else 2000, rate=200.0)
     )
+    print()
+    stored = files.run(jobs=10 if args.quick else 20)
 
     on, off = flow["callbacks_on"], flow["callbacks_off"]
     calls_on = (on["calls"].get("run", 0) + on["calls"].get("status", 0)) / jobs
@@ -53,6 +57,9 @@ def main() -> None:
             "",
         ),
         ("peak RSS, largest process", f"{max(off['rss_mb'].values()):.0f} MiB", ""),
+        ("Redis per finished job with 4 MB of files, after its log's hour", f"{stored['after_hour'] / 1024:.1f} KiB", "< 4 KiB"),
+        ("  in its first hour (with its event log)", f"{stored['keys_per_job'] / 1024:.1f} KiB", ""),
+        ("10 MB download / reading the stored file", f"{stored['download_s'] / stored['disk_s']:.1f}x", ""),
     ]
     print(f"\n{'figure':<62}{'measured':>20}  target")
     for name, value, target in rows:

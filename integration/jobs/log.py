@@ -17,7 +17,10 @@ import redis
 
 from integration.surfaces import chat_stream
 
-LOG = "pr:log:{}"  # per job: the entries above, kept as long as results are
+LOG = "pr:log:{}"  # per job: the entries above, kept while the job runs and for an hour after it ends
+# A Redis stream costs at least a 4 KB node: more than a finished job's record. After the end
+# the record has the whole result, and a reader that comes later gets it as the `job` event.
+LOG_KEPT_AFTER_END = 3600
 CHANGED = "pr:changed:{}"  # pub/sub channel per job: a message on every status change and new output
 STATE = "pr:logstate:{}"  # per job: {"rest": SSE text of an unfinished event, "read": stream pieces parsed}
 CURSOR = "pr:logcursor:{}"  # per job: how far readers without a cursor of their own have read its pieces

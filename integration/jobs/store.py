@@ -24,7 +24,7 @@ from integration.accounts.limits import LimitReached, Limits, month, reservation
 from integration.errors import not_found
 from integration.files.store import DirectoryStore, S3Store
 from integration.jobs.events import EVENT_TYPES, EVENTS, Event
-from integration.jobs.log import CHANGED, LOG, JobLog
+from integration.jobs.log import CHANGED, LOG, LOG_KEPT_AFTER_END, JobLog
 from integration.jobs.record import UNFINISHED, Job, JobStatus
 from integration.logs import job_ids
 from integration.metrics import Metrics
@@ -217,7 +217,7 @@ class JobStore:
             "1" if final else "0",
         ]
         args.append(json.dumps([x for pair in event.to_fields().items() for x in pair], separators=(",", ":")) if event else "")
-        args += [self.result_ttl, month()]
+        args += [min(self.result_ttl, LOG_KEPT_AFTER_END) if final else self.result_ttl, month()]
         for name, value in fields.items():
             if isinstance(value, (dict, list)):
                 value = json.dumps(value, separators=(",", ":"))

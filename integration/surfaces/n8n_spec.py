@@ -51,6 +51,8 @@ def _field(name: str, field: fields.Field) -> dict:
         spec["type"] = "string"
         if isinstance(field, (fields.Url, request_fields.WebhookUrl, request_fields.MediaUrl)):
             spec["format"] = "url"
+        if isinstance(field, request_fields.MediaUrl) and field.data:
+            spec["file"] = True  # a URL, or a file of the item's binary data (sent as a data URI)
     for validator in field.validators:
         if isinstance(validator, validate.Range):
             spec.update({k: v for k, v in (("min", validator.min), ("max", validator.max)) if v is not None})
@@ -72,17 +74,19 @@ def build() -> dict:
         for spec in fields_spec:
             if spec["name"] == "model":
                 spec.update(options=list(surface.models), default=surface.default_model, allowOther=surface.any_model)
-        actions.append(
-            {
-                "resource": resource,
-                "operation": operation,
-                "surface": surface.name,
-                "method": "POST",
-                "route": f"/v1{surface.route}",
-                "binaryOutput": surface.returns_file,
-                "fields": fields_spec,
-            }
-        )
+        action = {
+            "resource": resource,
+            "operation": operation,
+            "surface": surface.name,
+            "method": "POST",
+            "route": f"/v1{surface.route}",
+            "binaryOutput": surface.returns_file,
+            "fields": fields_spec,
+        }
+        if surface.file_params:  # the field an input binary property fills: the required one, else the first
+            required = [name for name in surface.file_params if surface.schema.fields[name].required]
+            action["binaryInput"] = (required or list(surface.file_params))[0]
+        actions.append(action)
     job_actions = [
         {"resource": "Job", "operation": "get", "method": "GET", "route": "/v1/jobs/{id}"},
         {

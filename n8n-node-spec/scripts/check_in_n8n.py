@@ -7,8 +7,8 @@ outside the package registries; an npm override takes the registry's `xlsx` inst
 starts podrelay with `flask --app app start --demo`, starts n8n with this package in
 N8N_CUSTOM_EXTENSIONS, checks that n8n lists both nodes and the credential, creates the
 credential and a workflow (Manual Trigger -> podrelay Chat: create -> podrelay Image:
-generate, its prompt taken from the chat's answer), runs it with `n8n execute`, and
-checks each node's output. Exits non-zero on the first thing that is not as expected.
+generate, its prompt taken from the chat's answer -> podrelay Image: upscale, sending the
+first image's binary data), runs it with `n8n execute`, and checks each node's output. Exits non-zero on the first thing that is not as expected.
 """
 
 from __future__ import annotations
@@ -122,10 +122,16 @@ def main() -> None:
                     "parameters": {"resource": "Image", "operation": "generate", "prompt": "={{ $json.result.choices[0].message.content }}",
                                    "additionalFields": {"n": 2}, "waitForCompletion": True, "maxWait": 60},
                 },
+                {
+                    "id": "4", "name": "Upscale", "type": "CUSTOM.podrelay", "typeVersion": 1, "position": [660, 0], "credentials": use,
+                    "parameters": {"resource": "Image", "operation": "upscale", "inputBinaryField": "data",
+                                   "additionalFields": {"scale": 2}, "waitForCompletion": True, "maxWait": 60},
+                },
             ],
             "connections": {
                 "Start": {"main": [[{"node": "Chat", "type": "main", "index": 0}]]},
                 "Chat": {"main": [[{"node": "Image", "type": "main", "index": 0}]]},
+                "Image": {"main": [[{"node": "Upscale", "type": "main", "index": 0}]]},
             },
         }  # fmt: skip
         workflow_id = n8n_api.post(f"{base}/rest/workflows", json=workflow, timeout=30).json()["data"]["id"]
@@ -144,6 +150,9 @@ def main() -> None:
         check(image["json"]["status"] == "completed", "Image: the job completed")
         check(sorted(image["binary"]) == ["data", "data_1"], "Image: two images as binary data")
         check(all(b["mimeType"] == "image/png" for b in image["binary"].values()), "Image: image/png")
+        upscaled = runs["Upscale"][0]["data"]["main"][0][0]
+        check(upscaled["json"]["status"] == "completed", "Upscale: the job completed from the image's binary data")
+        check(upscaled["binary"]["data"]["mimeType"] == "image/png", "Upscale: the upscaled image as binary data")
         print("podrelay nodes load and run in n8n", N8N_VERSION)
         print(f"n8n: {len(PASSED)} passed, 0 failed", flush=True)
     finally:

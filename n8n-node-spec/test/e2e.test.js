@@ -36,6 +36,17 @@ test('Image: generate returns the images as binary data', live, async () => {
 	assert.equal(item.json.result.data[0].b64_json, undefined, 'files are not duplicated in the JSON');
 });
 
+test('Image: upscale sends the input binary and returns the upscaled binary', live, async () => {
+	// The bytes tests/test_n8n_node.py looks for in the worker input the emulator received.
+	const picture = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('n8n-binary-input')]);
+	const items = [{ json: {}, binary: { photo: { data: picture.toString('base64'), mimeType: 'image/png', fileName: 'photo.png' } } }];
+	const params = { resource: 'Image', operation: 'upscale', inputBinaryField: 'photo', additionalFields: { scale: 2 }, waitForCompletion: true, maxWait: 60 };
+	const [[item]] = await new Podrelay().execute.call(makeContext({ baseUrl, apiKey, params, items }));
+	assert.equal(item.json.status, 'completed');
+	assert.equal(item.binary.data.mimeType, 'image/png');
+	assert.ok(Buffer.from(item.binary.data.data, 'base64').subarray(0, 4).equals(picture.subarray(0, 4)));
+});
+
 test('without waiting, the enqueue object comes back', live, async () => {
 	const [[item]] = await run({ resource: 'Embedding', operation: 'create', input: 'cold starts', additionalFields: {}, waitForCompletion: false });
 	assert.equal(item.json.object, 'embedding.enqueue');

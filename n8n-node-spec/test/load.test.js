@@ -71,7 +71,15 @@ test('every surface of the spec is a resource with its operation and required fi
 			const found = properties.find(
 				(p) => p.name === field.name && p.displayOptions.show.resource[0] === action.resource && p.displayOptions.show.operation[0] === action.operation,
 			);
-			assert.ok(found && found.required, `${action.resource} ${action.operation}: ${field.name}`);
+			// The field an input binary property can fill is in the form but not required there.
+			const required = field.name !== action.binaryInput;
+			assert.ok(found && Boolean(found.required) === required, `${action.resource} ${action.operation}: ${field.name}`);
+		}
+		if (action.binaryInput) {
+			const binary = properties.find(
+				(p) => p.name === 'inputBinaryField' && p.displayOptions.show.resource[0] === action.resource && p.displayOptions.show.operation[0] === action.operation,
+			);
+			assert.ok(binary, `${action.resource} ${action.operation}: Input Binary Field`);
 		}
 	}
 	assert.ok(typeof node.execute === 'function');

@@ -48,13 +48,20 @@ async function call(
 	return response;
 }
 
-function body(this: IExecuteFunctions, action: SpecAction, item: number): IDataObject {
+async function body(this: IExecuteFunctions, action: SpecAction, item: number): Promise<IDataObject> {
 	const out: IDataObject = {};
 	const additional = this.getNodeParameter('additionalFields', item, {}) as IDataObject;
 	for (const field of action.fields ?? []) {
-		const value = field.required ? this.getNodeParameter(field.name, item) : additional[field.name];
+		const value = field.required ? this.getNodeParameter(field.name, item, '') : additional[field.name];
 		if (value === undefined || value === '') continue;
 		out[field.name] = convert(field, value) as IDataObject[string];
+	}
+	const binaryField = action.binaryInput ? String(this.getNodeParameter('inputBinaryField', item, '') ?? '').trim() : '';
+	if (action.binaryInput && binaryField) {
+		// The item's file as a data URI: podrelay keeps a small one inline and stores a large one for the worker to fetch.
+		const file = this.helpers.assertBinaryData(item, binaryField);
+		const buffer = await this.helpers.getBinaryDataBuffer(item, binaryField);
+		out[action.binaryInput] = `data:${file.mimeType || 'application/octet-stream'};base64,${buffer.toString('base64')}`;
 	}
 	return out;
 }
@@ -119,7 +126,7 @@ async function runAction(this: IExecuteFunctions, resource: string, operation: s
 	const headers: IDataObject = wait ? { Prefer: `wait=${Math.max(1, Math.min(WAIT_ROUND, Math.floor(maxWait / 1000)))}` } : {};
 	const idempotencyKey = String(this.getNodeParameter('idempotencyKey', item, '') ?? '').trim();
 	if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
-	const answer = await call.call(this, 'POST', action.route, { body: body.call(this, action, item), headers });
+	const answer = await call.call(this, 'POST', action.route, { body: await body.call(this, action, item), headers });
 	if (!wait) return { json: answer.body, pairedItem: { item } };
 	const job = answer.statusCode === 200 ? answer.body : await waitForJob.call(this, String(answer.body.id), deadline);
 	if (job.status !== 'completed') {

@@ -16,6 +16,7 @@ export interface SpecField {
 	options?: string[];
 	default?: string;
 	allowOther?: boolean;
+	file?: boolean;
 	items?: SpecField[];
 }
 
@@ -27,6 +28,7 @@ export interface SpecAction {
 	method: string;
 	route: string;
 	binaryOutput?: boolean;
+	binaryInput?: string;
 	fields?: SpecField[];
 	query?: string[];
 }
@@ -92,11 +94,37 @@ function property(field: SpecField, name = field.name): INodeProperties {
 	return { ...base, type: 'string', default: field.default ?? '' };
 }
 
+/** Whether a field is sent as it is entered: the one an input binary property can fill is optional in the form. */
+function entered(action: SpecAction, field: SpecField): boolean {
+	return field.required && field.name !== action.binaryInput;
+}
+
+function binaryInputProperties(action: SpecAction): INodeProperties[] {
+	if (!action.binaryInput) return [];
+	const field = action.fields?.find((f) => f.name === action.binaryInput);
+	const label = field?.displayName ?? action.binaryInput;
+	return [
+		{
+			displayName: 'Input Binary Field',
+			name: 'inputBinaryField',
+			type: 'string',
+			default: '',
+			placeholder: 'data',
+			hint: `Leave empty to send ${label} as a URL`,
+			description: `The input item's binary property whose file is sent as ${label} (podrelay stores a large one and hands the worker a URL)`,
+			displayOptions: show(action),
+		},
+		...(field?.required
+			? [{ ...property(field), description: 'An https URL of the file (or set Input Binary Field)', displayOptions: show(action) }]
+			: []),
+	];
+}
+
 function actionProperties(action: SpecAction): INodeProperties[] {
 	const fields = action.fields ?? [];
-	const required = fields.filter((f) => f.required).map((f) => ({ ...property(f), required: true, displayOptions: show(action) }));
+	const required = fields.filter((f) => entered(action, f)).map((f) => ({ ...property(f), required: true, displayOptions: show(action) }));
 	const optional = fields.filter((f) => !f.required);
-	const out: INodeProperties[] = [...required];
+	const out: INodeProperties[] = [...binaryInputProperties(action), ...required];
 	if (optional.length) {
 		out.push({
 			displayName: 'Additional Fields',

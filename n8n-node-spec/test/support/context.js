@@ -29,6 +29,14 @@ function makeContext({ baseUrl, apiKey, params = {}, items = [{ json: {} }], sta
 		async prepareBinaryData(buffer, fileName, mimeType) {
 			return { data: buffer.toString('base64'), fileName, mimeType, fileSize: String(buffer.length) };
 		},
+		assertBinaryData(item, name) {
+			const file = items[item]?.binary?.[name];
+			if (!file) throw new Error(`item ${item} has no binary property ${name}`);
+			return file;
+		},
+		async getBinaryDataBuffer(item, name) {
+			return Buffer.from(helpers.assertBinaryData(item, name).data, 'base64');
+		},
 		returnJsonArray(data) {
 			return (Array.isArray(data) ? data : [data]).map((json) => ({ json }));
 		},
