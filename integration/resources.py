@@ -8,6 +8,7 @@ passes it on). Nothing here is a module-level global.
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 
 import redis
@@ -33,6 +34,7 @@ from integration.surfaces.prices import PriceTable
 from integration.webhooks.deliveries import DeliveryStore
 from integration.webhooks.subscriptions import SubscriptionStore
 
+log = logging.getLogger(__name__)
 EXTENSION = "podrelay"  # the key of a Flask app's resources in `app.extensions`
 
 
@@ -85,7 +87,13 @@ class Resources:
     @cached_property
     def files(self) -> DirectoryStore | S3Store:
         """The blob store of uploads and file results (FILES_URL)."""
-        return open_store(self.settings.files_url, self.settings.data_dir)
+        store = open_store(self.settings.files_url, self.settings.data_dir)
+        if self.settings.dyno and isinstance(store, DirectoryStore):
+            log.warning(
+                "FILES_URL is unset on Heroku: file results and uploads are kept on this dyno's own disk, which "
+                "the other dynos cannot read and a restart wipes; set FILES_URL=s3://bucket/prefix"
+            )
+        return store
 
     @cached_property
     def uploads(self) -> Uploads:

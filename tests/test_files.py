@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import time
 
@@ -15,6 +16,7 @@ import redis
 import requests
 from openai import OpenAI
 
+from integration.files import results
 from integration.files.store import DirectoryStore, FileMissing, S3Store, file_key
 from integration.files.sweep import LOCK, sweep
 from integration.jobs.store import JOB
@@ -62,6 +64,16 @@ def test_each_backend_keeps_lists_and_removes_a_jobs_files(files_url, tmp_path):
         file_key("../etc", "passwd")
 
 
+def test_a_large_callback_is_parked_in_the_store_and_read_back(tmp_path):
+    store = DirectoryStore(str(tmp_path / "files"))
+    small = {"id": "rp-1", "status": "COMPLETED", "output": {"text": "hi"}}
+    assert results.parked(store, "job-c", small, json.dumps(small).encode()) == small
+    large = {"id": "rp-2", "status": "COMPLETED", "output": {"images": ["A" * 100_000]}}
+    kept = results.parked(store, "job-c", large, json.dumps(large).encode())
+    assert kept == {"status": "COMPLETED", "id": "rp-2", "parked": "job-c/callback.json"}
+    assert results.unparked(store, kept) == large and results.unparked(store, small) == small
+
+
 def test_the_sweep_removes_only_files_whose_job_is_gone_and_runs_once_per_interval(files_url, tmp_path, redis_url):
     conn = redis.Redis.from_url(redis_url)
     store = open_backend(files_url, tmp_path)
@@ -96,6 +108,10 @@ def test_file_results_live_in_the_store_not_redis_and_download_byte_identical(ma
     record = stack.redis.memory_usage(JOB.format(job_id), samples=0)  # every field counted, not estimated
     assert record < 4096, f"the job record holds {record} bytes"
     assert [group for group, _ in stack.resources.files.groups()] == [job_id]
+    # It ended by RunPod's callback (no poll until 60 s), whose 8 MB body waited in the store, not on the record.
+    assert stack.redis.hget(JOB.format(job_id), "polls") in (None, b"0")
+    with pytest.raises(FileMissing):  # and went once applied
+        stack.resources.files.open(f"{job_id}/callback.json")
     client = OpenAI(api_key=stack.key, base_url=f"{stack.base_url}/openai/v1", timeout=60, max_retries=0)
     emulator.steer(stack.settings.endpoints["IMAGES"], {"output": {"images": [base64.b64encode(images[0]).decode()]}})
     answer = client.images.generate(prompt="one lighthouse", n=1)  # OpenAI's b64_json, read back from the store

@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
+from integration.files import results
+from integration.files.store import FileMissing
 from integration.jobs.outcomes import apply_status, expire, result_of
 from integration.jobs.record import Job, JobStatus
 from integration.readiness import HEARTBEAT_EVERY, beat, worker_name
@@ -76,18 +78,20 @@ class Tracker:
             return 0
         to_submit: list[Job] = []
         to_poll: list[Job] = []
+        to_apply: list[Job] = []  # a callback came: applied beside the calls (its files may go to the store)
         for job_id, job in zip(ids, self.res.jobs.get_many(ids), strict=True):
             if job is None or job.status.final:
                 self.res.jobs.pending.remove(job_id)
             elif job.callback:
-                self._apply(job, job.callback)
+                to_apply.append(job)
             elif job.direct and not job.runpod_id:
                 self._unrecorded(job)
             elif job.status == JobStatus.QUEUED or not job.runpod_id:
                 to_submit.append(job)
             else:
                 to_poll.append(job)
-        work = [(self._submit, job) for job in self._within_budget("run", to_submit, now)]
+        work = [(self._apply_callback, job) for job in to_apply]
+        work += [(self._submit, job) for job in self._within_budget("run", to_submit, now)]
         for job in self._within_budget("status", to_poll, now):
             work.append((self._stream if job.streaming else self._poll, job))
         list(self.pool.map(lambda step: step[0](step[1]), work))
@@ -99,6 +103,19 @@ class Tracker:
         RunPod never got, so it fails rather than risk a second GPU job."""
         message = "The web process stopped before RunPod's answer to /run was recorded; the job may or may not have run"
         self.res.jobs.transition(job, JobStatus.FAILED, (JobStatus.QUEUED,), error={"code": "provider_error", "message": message})
+
+    def _apply_callback(self, job: Job) -> None:
+        """The callback kept on the job (its body read back from the store if it was parked there)."""
+        try:
+            payload = results.unparked(self.res.files, job.callback)
+        except FileMissing:  # its body is gone (a store wiped): RunPod still has the result for 30 minutes
+            log.warning("job %s: its callback's body is missing from the store; polling instead", job.id)
+            self.res.jobs.update(job.id, callback="")
+            self.res.jobs.pending.schedule(job.id, time.time())
+            return
+        self._apply(job, payload)
+        if "parked" in job.callback:
+            self.res.files.delete(job.callback["parked"])
 
     def _apply(self, job: Job, payload: dict, **fields) -> None:
         if job.streaming and payload.get("status") == "COMPLETED":

@@ -10,6 +10,7 @@ from flask import Blueprint, jsonify, request
 
 from integration.api.context import json_body, resources
 from integration.errors import ApiError, not_found
+from integration.files import results
 from integration.runpod.callbacks import ROUTE
 
 bp = Blueprint("callbacks", __name__)
@@ -31,5 +32,5 @@ def runpod_callback(token: str):
         raise ApiError(400, "validation_error", "Callback payload has no status", param="status")
     if job.runpod_id and payload.get("id") not in (None, job.runpod_id):
         raise ApiError(400, "validation_error", "Callback is for another RunPod job", param="id")
-    res.jobs.record_callback(job.id, payload)
+    res.jobs.record_callback(job.id, results.parked(res.files, job.id, payload, request.get_data(cache=True)))
     return jsonify({"received": True})

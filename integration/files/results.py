@@ -11,6 +11,7 @@ mode's `b64_json` answers read the bytes back (`inlined`).
 from __future__ import annotations
 
 import base64
+import json
 import logging
 
 from integration.errors import ApiError
@@ -32,6 +33,26 @@ def kept(files: DirectoryStore | S3Store, job_id: str, result: dict) -> dict:
         stored = files.put(file_key(job_id, f"out-{index}"), data, content_type(data))
         result["data"][index] = {**{k: v for k, v in item.items() if k != "b64_json"}, **stored.reference()}
     return result
+
+
+PARK_OVER = 64 * 1024  # bytes of a callback body kept in the store rather than on the job record
+
+
+def parked(files: DirectoryStore | S3Store, job_id: str, payload: dict, raw: bytes) -> dict:
+    """A RunPod callback to keep on the job: as it came when small; when large (a worker's
+    inline files), its body in the store and the record holding only where it is."""
+    if len(raw) <= PARK_OVER:
+        return payload
+    stored = files.put(file_key(job_id, "callback.json"), raw, "application/json")
+    return {"status": payload.get("status"), "id": payload.get("id"), "parked": stored.key}
+
+
+def unparked(files: DirectoryStore | S3Store, callback: dict) -> dict:
+    """The callback as RunPod sent it (read back from the store when it was parked there)."""
+    if "parked" not in callback:
+        return callback
+    with files.open(callback["parked"]) as body:
+        return json.loads(body.read())
 
 
 def read(files: DirectoryStore | S3Store, reference: dict) -> bytes:

@@ -117,6 +117,10 @@ class DirectoryStore:
         """Every file of a job."""
         shutil.rmtree(self.root / job_id, ignore_errors=True)
 
+    def delete(self, key: str) -> None:
+        """One file (nothing when it is gone)."""
+        (self.root / key).unlink(missing_ok=True)
+
 
 class S3Store:
     """Files in an S3-compatible bucket, under a prefix."""
@@ -172,6 +176,10 @@ class S3Store:
                 job_id = item["Key"][len(self.prefix) :].split("/", 1)[0]
                 newest[job_id] = max(newest.get(job_id, 0.0), item["LastModified"].timestamp())
         yield from newest.items()
+
+    def delete(self, key: str) -> None:
+        """One object (S3 answers a missing one as deleted too)."""
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
     def delete_group(self, job_id: str) -> None:
         """Every object of a job."""
