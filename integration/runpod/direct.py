@@ -205,7 +205,8 @@ class RunPodDirect:
             if error.status != 404 or not job.status.final:
                 raise
             answer = {"id": job.runpod_id, "status": RUNPOD_STATUS[job.status]}
-            answer.update({"output": job.result} if job.result is not None else {"error": (job.error or {}).get("message")})
+            output = self.res.jobs.shown(job)["result"]  # stored files as signed links
+            answer.update({"output": output} if job.result is not None else {"error": (job.error or {}).get("message")})
             return answer
         if not job.status.final:
             apply_status(self.res.jobs, job, answer)
