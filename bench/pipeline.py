@@ -5,8 +5,12 @@
 It starts the Procfile's processes (gunicorn `web`, one `worker`) on an embedded Redis
 in a temporary directory, against the RunPod emulator, and measures:
 
-1. the enqueue rate of `POST /v1/chat/completions` beside a trivial Flask route served
-   by gunicorn with the same settings, in one run, and their ratio;
+1. the enqueue rate of `POST /v1/chat/completions`, with no worker running, beside three
+   routes served by gunicorn with the same settings (`bench/trivial.py`): a trivial Flask
+   route, the trivial route plus one Redis PING, and a hand-written Flask route that
+   checks a Bearer key and calls `rq.Queue.enqueue`; and podrelay again with the default
+   rate limit on (600 a minute per key, over 64 keys). Three alternating rounds; each
+   ratio and the p99 latencies printed;
 2. with one worker process and `--jobs` jobs in flight at once, the time until all are
    completed and the RunPod calls per job, with provider callbacks on and then off.
 
@@ -43,15 +47,15 @@ CHAT = json.dumps({"messages": [{"role": "user", "content": "Summarize this docu
 
 
 def _client(args: tuple) -> list[float]:
-    port, path, key, count, threads = args
+    port, path, keys, count, threads = args
 
     def worker(n: int) -> list[float]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        headers = [{"Authorization": f"Bearer {key}", "Content-Type": "application/json"} for key in keys]
         latencies = []
-        for _ in range(n):
+        for number in range(n):  # one key, or a request per key in turn
             started = time.perf_counter()
-            conn.request("POST", path, body=CHAT, headers=headers)
+            conn.request("POST", path, body=CHAT, headers=headers[number % len(headers)])
             response = conn.getresponse()
             response.read()
             if response.status != 202:
@@ -64,11 +68,14 @@ def _client(args: tuple) -> list[float]:
         return [x for part in pool.map(worker, [count // threads] * threads) for x in part]
 
 
-def load(port: int, path: str, key: str, total: int, processes: int = 2, threads: int = 8) -> dict:
+def load(port: int, path: str, keys: str | list[str], total: int, processes: int = 2, threads: int = 8) -> dict:
+    """`total` POSTs to `path` from `processes` x `threads` keep-alive connections; rate and latencies."""
+    keys = [keys] if isinstance(keys, str) else keys
     per_process = total // processes
     started = time.perf_counter()
     with Pool(processes) as pool:
-        latencies = [x for part in pool.map(_client, [(port, path, key, per_process, threads)] * processes) for x in part]
+        parts = [(port, path, keys[i::processes] or keys, per_process, threads) for i in range(processes)]
+        latencies = [x for part in pool.map(_client, parts) for x in part]
     elapsed = time.perf_counter() - started
     latencies.sort()
     return {
@@ -82,40 +89,90 @@ def load(port: int, path: str, key: str, total: int, processes: int = 2, threads
 # -- the scenarios -----------------------------------------------------------------------
 
 
-def enqueue_ratio(env: dict, logs: Path, key: str, total: int) -> dict:
-    web_port, trivial_port = free_port(), free_port()
-    web = start(procfile_command("web"), {**env, "PORT": str(web_port)}, logs / "web.log")
+ROUTES = (  # (name, server, path)
+    ("podrelay POST /v1/chat/completions", "podrelay", "/v1/chat/completions"),
+    ("trivial Flask route", "trivial", "/v1/chat/completions"),
+    ("trivial route + one Redis PING", "trivial", "/v1/redis-round-trip"),
+    ("hand-written Flask + RQ enqueue", "trivial", "/v1/rq"),
+    ("podrelay, rate limit on (600/min/key)", "limited", "/v1/chat/completions"),
+)
+LIMITED_KEYS = 64  # the rate-limited rounds spread over this many keys, each under its 600 a minute
+
+
+def limited_keys(conn: redis.Redis, count: int) -> list[str]:
+    """Keys with the default rate limit (RATE_LIMIT_PER_MINUTE) and no other limit."""
+    from integration.accounts.keys import create_key as new_key
+    from integration.accounts.keys import set_limits
+
+    secrets = []
+    for number in range(count):
+        record, secret = new_key(conn, f"bench-limited-{number}")
+        set_limits(conn, record.id, concurrency="unlimited", budget="unlimited")
+        secrets.append(secret)
+    return secrets
+
+
+def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis | None = None) -> dict:
+    """Five routes side by side, with no worker running (nothing drains jobs on these cores):
+    podrelay's accept route, the trivial route, the trivial route + PING, a hand-written RQ
+    route, and podrelay with the default rate limit on; three alternating rounds."""
+    conn = conn or redis.Redis.from_url(env["REDIS_URL"])
+    ports = {name: free_port() for name in ("podrelay", "trivial", "limited")}
     trivial_cmd = procfile_command("web").replace("app:app", "bench.trivial:app")
-    trivial = start(trivial_cmd, {**env, "PORT": str(trivial_port)}, logs / "trivial.log")
+    # RATE_LIMIT_PER_MINUTE applies to keys without their own limit: the bench key has none ("unlimited").
+    servers = [
+        start(procfile_command("web"), {**env, "PORT": str(ports["podrelay"])}, logs / "web.log"),
+        start(trivial_cmd, {**env, "PORT": str(ports["trivial"]), "BENCH_API_KEY": key}, logs / "trivial.log"),
+        start(
+            procfile_command("web"),
+            {**env, "PORT": str(ports["limited"]), "RATE_LIMIT_PER_MINUTE": "600"},
+            logs / "web-limited.log",
+        ),
+    ]
+    keys = {"podrelay": key, "trivial": key, "limited": limited_keys(conn, LIMITED_KEYS)}
     try:
-        wait_http(f"http://127.0.0.1:{web_port}/healthz")
-        wait_http(f"http://127.0.0.1:{trivial_port}/healthz")
-        load(web_port, "/v1/chat/completions", key, 400)  # warm up both
-        load(trivial_port, "/v1/chat/completions", key, 400)
+        for port in ports.values():
+            wait_http(f"http://127.0.0.1:{port}/healthz")
+        for _, server, path in ROUTES:  # warm up each
+            load(ports[server], path, keys[server], 400)
         # Alternate the routes, so drift in this shared machine's speed hits them alike.
-        rounds = [
-            (
-                load(web_port, "/v1/chat/completions", key, total),
-                load(trivial_port, "/v1/chat/completions", key, total),
-                load(trivial_port, "/v1/redis-round-trip", key, total),
-            )
-            for _ in range(3)
-        ]
+        rounds = [[load(ports[server], path, keys[server], total) for _, server, path in ROUTES] for _ in range(3)]
     finally:
-        stop(web)
-        stop(trivial)
-    print(f"\n1. Enqueue, 3 alternating rounds of {total} requests per route, 2 client processes x 8 keep-alive connections")
+        for server in servers:
+            stop(server)
+    print(f"\n1. Enqueue, 3 alternating rounds of {total} requests per route, 2 client processes x 8 keep-alive connections,")
+    print("   no worker running (nothing else drains work on these cores)")
     print(f"   gunicorn settings of all: {procfile_command('web')}")
     print(f"   {'round':<7}{'route':<40}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'/ trivial':>11}")
-    names = ("podrelay POST /v1/chat/completions", "trivial Flask route", "trivial route + one Redis PING")
     for number, figures in enumerate(rounds, 1):
-        for name, route in zip(names, figures, strict=True):
+        for (name, _, _), route in zip(ROUTES, figures, strict=True):
             ratio = f"{route['rate'] / figures[1]['rate']:>11.2f}" if route is not figures[1] else ""
             print(f"   {number:<7}{name:<40}{route['rate']:>10.0f}{route['p50_ms']:>10.2f}{route['p99_ms']:>10.2f}{ratio}")
-    median = statistics.median(p["rate"] / b["rate"] for p, b, _ in rounds)
-    ceiling = statistics.median(r["rate"] / b["rate"] for _, b, r in rounds)
-    print(f"   median ratio podrelay / trivial: {median:.2f}; trivial + one Redis round trip / trivial: {ceiling:.2f}")
-    return {"ratio": median, "redis_round_trip_ratio": ceiling, "rounds": rounds}
+
+    def median(of) -> float:
+        return statistics.median(of(*figures) for figures in rounds)
+
+    result = {
+        "ratio": median(lambda p, t, ping, rq, lim: p["rate"] / t["rate"]),
+        "redis_round_trip_ratio": median(lambda p, t, ping, rq, lim: ping["rate"] / t["rate"]),
+        "rq_ratio": median(lambda p, t, ping, rq, lim: rq["rate"] / t["rate"]),
+        "over_rq": median(lambda p, t, ping, rq, lim: p["rate"] / rq["rate"]),
+        "p99_over_ping": median(lambda p, t, ping, rq, lim: p["p99_ms"] / ping["p99_ms"]),
+        "limited_ratio": median(lambda p, t, ping, rq, lim: lim["rate"] / t["rate"]),
+        "limited_over_unlimited": median(lambda p, t, ping, rq, lim: lim["rate"] / p["rate"]),
+        "rounds": rounds,
+    }
+    print("   medians of the rounds:")
+    print(
+        f"     podrelay / trivial: {result['ratio']:.2f} (target >= 0.45); trivial + PING / trivial: {result['redis_round_trip_ratio']:.2f}"
+    )
+    print(f"     RQ route / trivial: {result['rq_ratio']:.2f}; podrelay / RQ route: {result['over_rq']:.2f} (target >= 1.5)")
+    print(f"     podrelay p99 / PING route p99: {result['p99_over_ping']:.2f} (target <= 2)")
+    print(
+        f"     rate limit on: / trivial {result['limited_ratio']:.2f}, / podrelay without it {result['limited_over_unlimited']:.2f}"
+        " (target >= 0.9)"
+    )
+    return result
 
 
 def in_flight(env: dict, logs: Path, key: str, jobs: int, callbacks: bool, emulator_url: str, conn: redis.Redis) -> dict:
@@ -190,7 +247,7 @@ def run(
         key = create_key(env)
         print(f"podrelay benchmark on {os.cpu_count()} cores; logs in {workdir}")
         if enqueue:
-            figures["enqueue"] = enqueue_ratio(env, workdir, key, requests_per_route)
+            figures["enqueue"] = enqueue_ratio(env, workdir, key, requests_per_route, conn)
             conn.delete("rq:queue:podrelay", "pr:pending")  # the enqueued jobs are not part of scenario 2
         print(f"\n2. {jobs} chat jobs in flight, one worker process, each job runs {run_time}s at the emulator")
         print(f"   (submission is paced by RUNPOD_RUN_BUDGET={run_budget} /run calls per 10 s per endpoint)")
