@@ -118,7 +118,7 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
     route, and podrelay with the default rate limit on; three alternating rounds."""
     conn = conn or redis.Redis.from_url(env["REDIS_URL"])
     ports = {name: free_port() for name in ("podrelay", "trivial", "limited")}
-    trivial_cmd = procfile_command("web").replace("app:app", "bench.trivial:app")
+    trivial_cmd = procfile_command("web").replace("app:web", "bench.trivial:app")
     # RATE_LIMIT_PER_MINUTE applies to keys without their own limit: the bench key has none ("unlimited").
     servers = [
         start(procfile_command("web"), {**env, "PORT": str(ports["podrelay"])}, logs / "web.log"),
@@ -230,7 +230,12 @@ def in_flight(env: dict, logs: Path, key: str, jobs: int, callbacks: bool, emula
 
 
 def run(
-    jobs: int = 2000, run_time: float = 5.0, requests_per_route: int = 4000, run_budget: int = 800, enqueue: bool = True
+    jobs: int = 2000,
+    run_time: float = 5.0,
+    requests_per_route: int = 4000,
+    run_budget: int = 800,
+    enqueue: bool = True,
+    in_flight_too: bool = True,
 ) -> dict:
     """Both scenarios, printed as they finish; returns their figures."""
     workdir = Path(tempfile.mkdtemp(prefix="podrelay-bench-"))
@@ -249,6 +254,8 @@ def run(
         if enqueue:
             figures["enqueue"] = enqueue_ratio(env, workdir, key, requests_per_route, conn)
             conn.delete("rq:queue:podrelay", "pr:pending")  # the enqueued jobs are not part of scenario 2
+        if not in_flight_too:
+            return figures
         print(f"\n2. {jobs} chat jobs in flight, one worker process, each job runs {run_time}s at the emulator")
         print(f"   (submission is paced by RUNPOD_RUN_BUDGET={run_budget} /run calls per 10 s per endpoint)")
         print(
@@ -284,8 +291,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000, help="enqueue requests per route (scenario 1)")
     parser.add_argument("--run-budget", type=int, default=800, help="RUNPOD_RUN_BUDGET: /run calls per endpoint per 10 s")
     parser.add_argument("--skip-enqueue", action="store_true")
+    parser.add_argument("--enqueue-only", action="store_true", help="scenario 1 alone")
     args = parser.parse_args()
-    run(args.jobs, args.run_time, args.requests, args.run_budget, not args.skip_enqueue)
+    run(args.jobs, args.run_time, args.requests, args.run_budget, not args.skip_enqueue, in_flight_too=not args.enqueue_only)
 
 
 if __name__ == "__main__":
