@@ -17,12 +17,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app from `settings` (default: the environment)."""
     settings = settings or Settings.from_env()
     adapters.check(settings)  # an unknown worker name is a start-up error, not a failed job later
+    from integration import api
+    from integration.api.json_codec import OrjsonProvider
+
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False
+    app.json = OrjsonProvider(app)
     app.extensions[resources.EXTENSION] = Resources(settings)
-
-    from integration import api
 
     api.init_app(app)
     _register_cli(app)

@@ -4,8 +4,8 @@ that renders errors (`errors.py`). Nothing else in podrelay imports Flask."""
 from __future__ import annotations
 
 import logging
+import random
 import re
-import secrets
 import time
 
 from flask import Flask, g, request
@@ -40,7 +40,8 @@ def init_app(app: Flask) -> None:
     def _request_id():
         g.started = time.perf_counter()
         incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else "req_" + secrets.token_hex(12)
+        # Ids name requests, they grant nothing: the process's random generator (reseeded in every fork) will do.
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else f"req_{random.getrandbits(96):024x}"
         g.log_ids = logs.bind(request_id=g.request_id)
 
     @app.teardown_request

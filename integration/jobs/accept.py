@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from integration import adapters
 from integration.accounts.keys import Caller
 from integration.errors import ApiError
-from integration.jobs.record import Job, new_id
+from integration.jobs.record import Job, compact, new_id
 
 if TYPE_CHECKING:
     from integration.resources import Resources
@@ -85,7 +85,10 @@ _ENVELOPE = 1024  # the body's other fields: podrelay's callback URL, the policy
 
 def check_payload(job_input: dict, policy: dict | None, limit: int = RUN_MAX_BYTES) -> None:
     """A 413 naming RunPod's limit when the body RunPod would get is larger than it takes."""
-    size = len(json.dumps({"input": job_input, "policy": policy}, separators=(",", ":"))) + _ENVELOPE
+    body = {"input": job_input, "policy": policy}
+    size = len(compact(body)) + _ENVELOPE
+    if size * 6 > limit:  # RunPod gets it with non-ASCII escaped (up to 6 bytes for one): count exactly
+        size = len(json.dumps(body, separators=(",", ":"))) + _ENVELOPE
     if size > limit:
         raise ApiError(
             413,

@@ -8,10 +8,13 @@ with JSON for its structures.
 from __future__ import annotations
 
 import json
+import random
 import time
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+import orjson
 
 
 class JobStatus(StrEnum):
@@ -86,7 +89,7 @@ class Job:
             if value is None:
                 continue
             if name in _JSON_FIELDS:
-                out[name] = json.dumps(value, separators=(",", ":"))
+                out[name] = compact(value).decode()
             elif isinstance(value, JobStatus):
                 out[name] = value.value
             elif isinstance(value, bool):
@@ -147,9 +150,20 @@ class Job:
         }
 
 
+def compact(value) -> bytes:
+    """`value` as compact JSON in UTF-8: orjson, or the standard library for what orjson refuses
+    (an integer past 64 bits, a non-string key)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def new_id() -> str:
-    """A fresh job id (an upload is stored under it before the job is)."""
-    return str(uuid.uuid4())
+    """A fresh job id (an upload is stored under it before the job is): a version-4 UUID from the
+    process's random generator, not the OS's (an id names a job and grants nothing: another key's
+    job is a 404, and callback and download URLs are signed)."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def _wants_stream(job_input: dict) -> bool:

@@ -25,7 +25,7 @@ from integration.errors import not_found
 from integration.files.store import DirectoryStore, S3Store
 from integration.jobs.events import EVENT_TYPES, EVENTS, Event
 from integration.jobs.log import CHANGED, LOG, LOG_KEPT_AFTER_END, JobLog
-from integration.jobs.record import UNFINISHED, Job, JobStatus
+from integration.jobs.record import UNFINISHED, Job, JobStatus, compact
 from integration.logs import job_ids
 from integration.metrics import Metrics
 from integration.redis import scripts
@@ -89,7 +89,7 @@ class JobStore:
         (`LimitReached` when either would be crossed), the cost reserved, the record, the
         key's index, the pending entry, and a nudge that wakes an idle tracker.
         """
-        record = json.dumps({name: str(value) for name, value in job.to_redis().items()}, ensure_ascii=False)
+        record = compact({name: str(value) for name, value in job.to_redis().items()})
         period, cost = month(job.created), job.cost or 0.0
         in_flight_limit = limits.jobs_in_flight if limits else None
         budget = limits.monthly_budget if limits else None
