@@ -73,6 +73,41 @@ def test_rate_limit_holds_across_two_web_processes(redis_url, emulator, app, tmp
     assert remaining == list(range(30))  # every admitted request saw its own place in the shared window
 
 
+def test_enqueues_are_counted_in_the_write_that_stores_them_exactly_across_two_processes(
+    redis_url, emulator, app, tmp_path, procfile_webs
+):
+    env = settings_env(make_settings(redis_url, emulator.base_url))
+    ports = [free_port(), free_port()]
+    for port in ports:
+        procfile_webs({**env, "WEB_CONCURRENCY": "1"}, port, tmp_path / f"web-{port}.log")
+    auth = limited_key(app, rpm="30")
+
+    def call(i: int) -> requests.Response:
+        return requests.post(f"http://127.0.0.1:{ports[i % 2]}/v1/chat/completions", json=CHAT, headers=auth, timeout=10)
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(call, range(50)))
+    assert sorted(a.status_code for a in answers) == [202] * 30 + [429] * 20
+    remaining = sorted(int(a.headers["x-ratelimit-remaining-requests"]) for a in answers if a.status_code == 202)
+    assert remaining == list(range(30))
+    refused = next(a for a in answers if a.status_code == 429)
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded" and int(refused.headers["Retry-After"]) >= 1
+    assert len(list(of(app).redis.scan_iter("pr:job:*"))) == 30  # a refused request stored no job
+
+
+def test_invalid_enqueues_count_and_a_key_at_its_limit_is_refused_before_its_body_is_read(client, app):
+    auth = limited_key(app, rpm="3")
+    invalid = [client.post("/v1/chat/completions", json={}, headers=auth) for _ in range(2)]
+    assert [a.status_code for a in invalid] == [400, 400]
+    assert [a.headers["x-ratelimit-remaining-requests"] for a in invalid] == ["2", "1"]  # counted after their 400
+    stored = client.post("/v1/chat/completions", json=CHAT, headers=auth)
+    assert stored.status_code == 202 and stored.headers["x-ratelimit-remaining-requests"] == "0"
+    over = client.post("/v1/chat/completions", json={}, headers=auth)  # invalid, but over the limit first
+    assert over.status_code == 429 and over.get_json()["error"]["code"] == "rate_limit_exceeded"
+    assert client.post("/v1/chat/completions", json=CHAT, headers=auth).status_code == 429
+    assert len(client.get("/v1/jobs", headers=limited_key(app)).get_json()["data"]) == 0  # another key: unaffected
+
+
 def test_concurrency_limit_refuses_then_admits_when_a_job_ends(client, app):
     auth = limited_key(app, concurrency="2")
     first = client.post("/v1/chat/completions", json=CHAT, headers=auth)

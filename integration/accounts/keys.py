@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import redis
 
 from integration.accounts.limits import LIMIT_FIELDS, Limits, parse_limit
+from integration.accounts.ratelimit import RateCount
 from integration.config import Settings
 
 KEY_PREFIX = "pr_"
@@ -64,6 +65,7 @@ class Caller:
     key_id: str
     limits: Limits
     admin: bool = False
+    rate: RateCount | None = None  # a request whose rate-limit count goes with its job's write
 
 
 def _digest(key: str) -> str:

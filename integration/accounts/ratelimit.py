@@ -12,38 +12,21 @@ from __future__ import annotations
 
 import math
 import secrets
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 
+from integration.errors import ApiError
 from integration.redis.group_commit import GroupCommit
 
 WINDOW_SECONDS = 60
 RATE = "pr:rate:{}"
 
-# KEYS[1] the key's window (a sorted set of admitted requests, scored by ms).
-# ARGV[1] the limit, ARGV[2] the window in ms, ARGV[3] a unique member for this request.
-# Answers {admitted (1/0), requests in the window, ms until the oldest leaves it,
-# ms until the newest leaves it}.
-_HIT = """
-local window_key, limit, window, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', window_key, '-inf', now - window)
-local count = redis.call('ZCARD', window_key)
-local admitted = 0
-if count < limit then
-  redis.call('ZADD', window_key, now, member)
-  redis.call('PEXPIRE', window_key, window)
-  count = count + 1
-  admitted = 1
-end
-local oldest = redis.call('ZRANGE', window_key, 0, 0, 'WITHSCORES')
-local newest = redis.call('ZRANGE', window_key, -1, -1, 'WITHSCORES')
-local first = oldest[2] and (tonumber(oldest[2]) + window - now) or 0
-local last = newest[2] and (tonumber(newest[2]) + window - now) or 0
-return {admitted, count, first, last}
-"""
+WINDOW_LUA = Path(__file__).resolve().parent / "window.lua"  # `rate_hit`, shared with jobs/create.lua
+# KEYS[1] the key's window; ARGV[1] the limit, ARGV[2] the window in ms, ARGV[3] a unique member.
+_HIT = WINDOW_LUA.read_text() + "\nreturn rate_hit(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])\n"
 
 
 @dataclass(frozen=True)
@@ -72,22 +55,71 @@ class RateState:
         return {"limit": self.limit, "window": "minute", "retry_after_secs": self.retry_after}
 
 
+def window_key(key_id: str) -> str:
+    """The Redis key of a key's window (for a script that counts a request beside its own work)."""
+    return RATE.format(key_id)
+
+
+def hit_args(limit: int) -> list:
+    """A script's arguments for counting one request against `limit` per minute."""
+    return [limit, WINDOW_SECONDS * 1000, secrets.token_hex(8)]
+
+
+def state(limit: int, answer: list) -> RateState:
+    """The verdict and headers from `rate_hit`'s answer."""
+    admitted, count, first_ms, last_ms = answer
+    return RateState(
+        admitted=admitted == 1,
+        limit=limit,
+        remaining=max(limit - count, 0),
+        retry_after=max(1, math.ceil(first_ms / 1000)),
+        reset=math.ceil(max(last_ms, 0) / 1000),
+    )
+
+
+class RateExceeded(ApiError):
+    """429 `rate_limit_exceeded`, with the window's headers."""
+
+    def __init__(self, rate: RateState):
+        message = f"Rate limit exceeded: {rate.limit} requests per minute"
+        super().__init__(429, "rate_limit_exceeded", message, details=rate.details(), headers=rate.headers())
+        self.rate = rate
+
+
+@dataclass
+class RateCount:
+    """A request whose rate-limit count is left to the write that stores its job (one round
+    trip for both); `state` is set once it is counted."""
+
+    limit: int
+    state: RateState | None = None
+
+
 class RateLimiter:
     """Counts requests per key in a one-minute sliding window."""
 
     def __init__(self, conn: redis.Redis, commits: GroupCommit | None = None):
         self._hit = conn.register_script(_HIT)
         self.commits = commits
+        self._full_until: dict[str, float] = {}  # keys whose window this process saw full, until it may not be
+
+    def note(self, key_id: str, rate: RateState) -> None:
+        """Remember whether a key's window is full (its next request is then counted before
+        anything else is done for it, and refused at once)."""
+        if rate.remaining > 0:
+            self._full_until.pop(key_id, None)
+            return
+        if len(self._full_until) >= 10_000:
+            self._full_until.clear()
+        self._full_until[key_id] = time.monotonic() + max(rate.reset, 1)
+
+    def seen_full(self, key_id: str) -> bool:
+        """Whether this process last saw the key's window full, and it may still be."""
+        until = self._full_until.get(key_id)
+        return until is not None and until > time.monotonic()
 
     def hit(self, key_id: str, limit: int) -> RateState:
         """Count one request of `key_id` against `limit` per minute."""
-        keys, args = [RATE.format(key_id)], [limit, WINDOW_SECONDS * 1000, secrets.token_hex(8)]
+        keys, args = [window_key(key_id)], hit_args(limit)
         answer = self.commits.call(self._hit, keys, args) if self.commits else self._hit(keys=keys, args=args)
-        admitted, count, first_ms, last_ms = answer
-        return RateState(
-            admitted=admitted == 1,
-            limit=limit,
-            remaining=max(limit - count, 0),
-            retry_after=max(1, math.ceil(first_ms / 1000)),
-            reset=math.ceil(max(last_ms, 0) / 1000),
-        )
+        return state(limit, answer)

@@ -5,18 +5,29 @@ headers, and, for a POST with an idempotency key, its answer kept for replay.
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import replace
 
+import redis
 from flask import Flask, Response, g, request
 
 from integration import surfaces
 from integration.accounts.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADERS, fingerprint
 from integration.accounts.keys import lookup
+from integration.accounts.ratelimit import RateCount, RateExceeded, RateState
 from integration.api.context import resources
 from integration.errors import ApiError, validation_error
 from integration.jobs.waiting import preferred_wait
 
+log = logging.getLogger(__name__)
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
+# The routes that store a job: their request is counted against the rate limit in the same
+# Redis script that stores the job, one round trip for both.
+COUNTED_WITH_THE_JOB = frozenset(
+    {f"enqueue.enqueue_{name}" for name in surfaces.SURFACES}
+    | {"openai.chat_completions", "openai.embeddings", "openai.image_generations", "openai.audio_transcriptions"}
+)
 # The routes whose body may carry a file (a data URI, a multipart upload): UPLOAD_MAX_BYTES, not MAX_BODY_BYTES.
 UPLOAD_ROUTES = frozenset(
     {f"enqueue.{kind}_{s.name}" for s in surfaces.SURFACES.values() if s.file_params for kind in ("enqueue", "price")}
@@ -54,10 +65,15 @@ def _count_request() -> None:
     limit = g.limits.requests_per_minute
     if limit is None:
         return
-    g.rate = resources().rate_limiter.hit(g.key_id, limit)
+    limiter = resources().rate_limiter
+    # Counted by the write that stores the job (or after, see `_after`); a key this process saw
+    # at its limit is counted first, so it is refused before its request is read.
+    if request.endpoint in COUNTED_WITH_THE_JOB and not limiter.seen_full(g.key_id):
+        g.rate_count = RateCount(limit)
+        return
+    g.rate = limiter.hit(g.key_id, limit)
     if not g.rate.admitted:
-        message = f"Rate limit exceeded: {limit} requests per minute"
-        raise ApiError(429, "rate_limit_exceeded", message, details=g.rate.details())
+        raise RateExceeded(g.rate)
 
 
 def _claim_idempotency_key() -> Response | None:
@@ -99,14 +115,28 @@ def _longest_hold() -> int:
     return int(held) + 30
 
 
+def _counted_after(count: RateCount | None) -> RateState | None:
+    """The rate state of a request left to its job's write: counted there, or, when it ended
+    before storing a job (invalid, refused, replayed), counted now, so every request counts."""
+    if count is None or count.state is not None:
+        return count.state if count else None
+    try:
+        state = resources().rate_limiter.hit(g.key_id, count.limit)
+    except redis.exceptions.RedisError as error:  # its answer stands; the headers are left out
+        log.warning("request not counted against the rate limit: %s", error)
+        return None
+    return replace(state, admitted=True)  # its answer is decided: no Retry-After on it
+
+
 def init_app(app: Flask) -> None:
     """Add the rate-limit headers to every keyed answer; keep idempotent answers."""
 
     @app.after_request
     def _after(response: Response) -> Response:
-        rate = g.get("rate")
+        rate = g.get("rate") or _counted_after(g.get("rate_count"))
         if rate is not None:
             response.headers.update(rate.headers())
+            resources().rate_limiter.note(g.key_id, rate)
         record = g.pop("idempotency_record", None)
         if record is not None:
             body = None if response.is_streamed else response.get_data()

@@ -21,7 +21,7 @@ def resources() -> Resources:
 
 def caller() -> Caller:
     """The API key making this request, with its limits (set by admission)."""
-    return Caller(g.key_id, g.limits, g.get("admin", False))
+    return Caller(g.key_id, g.limits, g.get("admin", False), g.get("rate_count"))
 
 
 MAX_DEPTH = 64  # objects and arrays within each other

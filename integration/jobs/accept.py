@@ -74,7 +74,7 @@ def _store(res: Resources, caller: Caller, request_id: str, surface: Surface, re
         cost=res.prices.estimate(surface, model, request)["estimated_cost"],
         id=job_id,
     )
-    res.jobs.create(job, limits=caller.limits)
+    res.jobs.create(job, limits=caller.limits, rate=caller.rate)
     return job
 
 

@@ -20,7 +20,9 @@ from dataclasses import dataclass, replace
 
 import redis
 
+from integration.accounts import ratelimit
 from integration.accounts.limits import LimitReached, Limits, month, reservation_keys, reserve
+from integration.accounts.ratelimit import RateCount
 from integration.errors import not_found
 from integration.files.store import DirectoryStore, S3Store
 from integration.jobs.events import EVENT_TYPES, EVENTS, Event
@@ -78,25 +80,32 @@ class JobStore:
         self.log = JobLog(conn, result_ttl)  # status changes and streamed output, in order
         self._transition = scripts.load(conn, __file__, "transition.lua")
         self.pending = LeasedSet(conn, PENDING)
-        self._create = scripts.load(conn, __file__, "create.lua")
+        self._create = scripts.load(conn, __file__, "create.lua", include=ratelimit.WINDOW_LUA)
 
     # -- accept ---------------------------------------------------------------------
 
-    def create(self, job: Job, due: float = 0, limits: Limits | None = None) -> None:
+    def create(self, job: Job, due: float = 0, limits: Limits | None = None, rate: RateCount | None = None) -> None:
         """Store a new job, due at once in the pending set: that entry is its submit order.
 
-        One atomic command (a script): the key's concurrency limit and budget checked
-        (`LimitReached` when either would be crossed), the cost reserved, the record, the
-        key's index, the pending entry, and a nudge that wakes an idle tracker.
+        One atomic command (a script): with `rate`, the request counted against its key's
+        rate limit (`RateExceeded` past it; `rate.state` set either way); the key's
+        concurrency limit and budget checked (`LimitReached` when either would be crossed),
+        the cost reserved, the record, the key's index, the pending entry, and a nudge that
+        wakes an idle tracker.
         """
         record = compact({name: str(value) for name, value in job.to_redis().items()})
         period, cost = month(job.created), job.cost or 0.0
         in_flight_limit = limits.jobs_in_flight if limits else None
         budget = limits.monthly_budget if limits else None
         keys = [JOB.format(job.id), KEY_JOBS.format(job.key_id), PENDING, WAKE, *reservation_keys(job.key_id)]
+        keys.append(ratelimit.window_key(job.key_id))
         args = [job.id, job.created, due, "" if in_flight_limit is None else in_flight_limit, "" if budget is None else budget]
-        args += [period, cost, record]
+        args += [period, cost, record, *(ratelimit.hit_args(rate.limit) if rate else ("", "", ""))]
         answer = self.commits.call(self._create, keys, args) if self.commits else self._create(keys=keys, args=args)
+        if rate:
+            rate.state = ratelimit.state(rate.limit, answer[-4:])
+            if answer[0] == -3:
+                raise ratelimit.RateExceeded(rate.state)
         if answer[0] == -1:
             raise LimitReached.concurrency(in_flight_limit, int(answer[1]))
         if answer[0] == -2:

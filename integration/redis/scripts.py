@@ -19,6 +19,8 @@ def _source(path: Path) -> str:
     return path.read_text()
 
 
-def load(conn: redis.Redis, beside: str, name: str) -> Script:
-    """The script `name` from the folder of module file `beside`, registered on `conn`."""
-    return conn.register_script(_source(Path(beside).resolve().parent / name))
+def load(conn: redis.Redis, beside: str, name: str, include: Path | None = None) -> Script:
+    """The script `name` from the folder of module file `beside`, registered on `conn`; with
+    `include`, that file's functions first (a Lua function shared by two scripts)."""
+    source = _source(Path(beside).resolve().parent / name)
+    return conn.register_script(_source(include) + "\n" + source if include else source)
