@@ -18,6 +18,8 @@ import redis
 from integration.accounts.limits import LIMIT_FIELDS, Limits, parse_limit
 from integration.accounts.ratelimit import RateCount
 from integration.config import Settings
+from integration.redis import scripts
+from integration.redis.group_commit import GroupCommit
 
 KEY_PREFIX = "pr_"
 CACHE_SECONDS = 5.0
@@ -172,19 +174,22 @@ def is_live(conn: redis.Redis, key_id: str) -> bool:
     return live
 
 
-def lookup(conn: redis.Redis, secret: str, settings: Settings) -> Caller | None:
-    """The caller with this secret (a live key), or None."""
+def lookup(conn: redis.Redis, secret: str, settings: Settings, commits: GroupCommit | None = None) -> Caller | None:
+    """The caller with this secret (a live key), or None: from this process's cache of the last
+    CACHE_SECONDS, else one script (batched with other requests' writes by `commits`)."""
     digest = _digest(secret)
     now = time.monotonic()
     cached = _cache.get(digest)
     if cached and cached[1] > now:
         return cached[0]
-    stored = conn.get(_BY_HASH.format(digest))
+    script = scripts.load(conn, __file__, "lookup.lua")
+    keys, args = [_BY_HASH.format(digest)], [_KEY.format(""), *LIMIT_FIELDS]
+    found = commits.call(script, keys, args) if commits else script(keys=keys, args=args)
     caller = None
-    if stored:
-        key_id = stored.decode()
-        admin = conn.hget(_KEY.format(key_id), "admin") == b"1"
-        caller = Caller(key_id, Limits.resolve(stored_limits(conn, key_id), settings), admin)
+    if found:
+        key_id, admin, *values = found
+        limits = {name: v.decode() for name, v in zip(LIMIT_FIELDS, values, strict=True) if v is not None}
+        caller = Caller(key_id.decode(), Limits.resolve(limits, settings), admin == b"1")
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
     _cache[digest] = (caller, now + CACHE_SECONDS)

@@ -53,7 +53,7 @@ def require_api_key() -> None:
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "invalid_api_key", "Missing API key: send Authorization: Bearer <api-key>")
     res = resources()
-    found = lookup(res.redis, token.strip(), res.settings)
+    found = lookup(res.redis, token.strip(), res.settings, res.commits)
     if found is None:
         raise ApiError(401, "invalid_api_key", "Invalid API key provided")
     g.key_id = found.key_id
