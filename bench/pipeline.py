@@ -96,6 +96,7 @@ ROUTES = (  # (name, server, path)
     ("hand-written Flask + RQ enqueue", "trivial", "/v1/rq"),
     ("  the same, its key looked up in Redis", "trivial", "/v1/rq-key-in-redis"),
     ("podrelay, rate limit on (600/min/key)", "limited", "/v1/chat/completions"),
+    ("podrelay, request log on (LOG_LEVEL=INFO)", "logged", "/v1/chat/completions"),
 )
 LIMITED_KEYS = 64  # the rate-limited rounds spread over this many keys, each under its 600 a minute
 
@@ -118,7 +119,7 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
     podrelay's accept route, the trivial route, the trivial route + PING, a hand-written RQ
     route, and podrelay with the default rate limit on; three alternating rounds."""
     conn = conn or redis.Redis.from_url(env["REDIS_URL"])
-    ports = {name: free_port() for name in ("podrelay", "trivial", "limited")}
+    ports = {name: free_port() for name in ("podrelay", "trivial", "limited", "logged")}
     trivial_cmd = procfile_command("web").replace("app:web", "bench.trivial:app")
     # RATE_LIMIT_PER_MINUTE applies to keys without their own limit: the bench key has none ("unlimited").
     servers = [

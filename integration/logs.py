@@ -14,11 +14,17 @@ webhook secrets and the configured secrets wherever they would appear.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 import re
+import threading
+import time
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
+
+import orjson
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x80-\x9f]")
 _SECRET_SHAPES = re.compile(
@@ -85,10 +91,19 @@ class SafeFormatter(logging.Formatter):
 class JsonFormatter(SafeFormatter):
     """One JSON object per line: time, level, logger, message, the ids, any exception."""
 
+    _second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
+    def timestamp(self, created: float) -> str:
+        """ISO 8601 in UTC with milliseconds; the seconds' text made once per second."""
+        second = int(created)
+        if self._second[0] != second:
+            self._second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+        return f"{self._second[1]}.{int((created - second) * 1000):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         """One JSON object, secrets masked."""
         body = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": self.timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -96,12 +111,69 @@ class JsonFormatter(SafeFormatter):
         }
         if record.exc_info:
             body["exception"] = self.formatException(record.exc_info)
-        return self.redact(json.dumps(body, separators=(",", ":")))  # JSON escapes every control character
+        try:  # JSON escapes every control character
+            line = orjson.dumps(body).decode()
+        except TypeError:  # a message that is not valid Unicode (a lone surrogate)
+            line = json.dumps(body, separators=(",", ":"))
+        return self.redact(line)
+
+
+class BufferedStreamHandler(logging.StreamHandler):
+    """A StreamHandler that writes INFO lines in batches: one write for many lines, at the
+    latest `FLUSH_EVERY` seconds later (a flusher thread), at once from WARNING up and at
+    exit. A busy web process logs a line per request, and a write per line cost more than
+    the line's formatting."""
+
+    FLUSH_EVERY = 0.2
+    MAX_BUFFERED = 64 * 1024
+
+    def __init__(self, stream=None):
+        super().__init__(stream)
+        self._lines: list[str] = []
+        self._size = 0
+        self._flusher_pid = 0
+        atexit.register(self.flush)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue the line; write the queue now for a warning or worse, or when it is large."""
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:  # noqa: BLE001 (logging's own contract: a bad record must not raise)
+            self.handleError(record)
+            return
+        self._lines.append(line)
+        self._size += len(line)
+        if record.levelno >= logging.WARNING or self._size >= self.MAX_BUFFERED:
+            self.flush()
+        elif self._flusher_pid != os.getpid():
+            self._flusher_pid = os.getpid()
+            threading.Thread(target=self._flush_often, name="log-flush", daemon=True).start()
+
+    def flush(self) -> None:
+        """Write what is queued, in one write."""
+        with self.lock:
+            lines, self._lines, self._size = self._lines, [], 0
+            if lines and self.stream and not getattr(self.stream, "closed", False):
+                try:
+                    self.stream.write("".join(lines))
+                    self.stream.flush()
+                except (OSError, ValueError):  # stderr gone (a closed pipe at exit): nothing to write to
+                    pass
+
+    def _flush_often(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_EVERY)
+            if self._lines:
+                self.flush()
 
 
 def configure(level: str, secrets: tuple[str, ...] = (), style: str = "text") -> None:
     """Route the root logger through podrelay's formatter (once per process)."""
-    handler = logging.StreamHandler()
+    # No formatter here shows a line's source, thread or process: the records need not find them
+    # (logging's own advice, "Optimization"; finding the caller walks the stack on every line).
+    logging._srcfile = None  # noqa: SLF001
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    handler = BufferedStreamHandler()
     handler.setFormatter(JsonFormatter(secrets=secrets) if style == "json" else SafeFormatter(secrets=secrets))
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_podrelay", False)]:
