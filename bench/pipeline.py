@@ -130,8 +130,9 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
             {**env, "PORT": str(ports["limited"]), "RATE_LIMIT_PER_MINUTE": "600"},
             logs / "web-limited.log",
         ),
+        start(procfile_command("web"), {**env, "PORT": str(ports["logged"]), "LOG_LEVEL": "INFO"}, logs / "web-logged.log"),
     ]
-    keys = {"podrelay": key, "trivial": key, "limited": limited_keys(conn, LIMITED_KEYS)}
+    keys = {"podrelay": key, "trivial": key, "limited": limited_keys(conn, LIMITED_KEYS), "logged": key}
     try:
         for port in ports.values():
             wait_http(f"http://127.0.0.1:{port}/healthz")
@@ -151,31 +152,36 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
             ratio = f"{route['rate'] / figures[1]['rate']:>11.2f}" if route is not figures[1] else ""
             print(f"   {number:<7}{name:<40}{route['rate']:>10.0f}{route['p50_ms']:>10.2f}{route['p99_ms']:>10.2f}{ratio}")
 
-    def median(of) -> float:
-        return statistics.median(of(*figures) for figures in rounds)
+    index = {server + path: n for n, (_, server, path) in enumerate(ROUTES)}
 
+    def median(figure: str, top: tuple[str, str], bottom: tuple[str, str]) -> float:
+        """The median over the rounds of route `top`'s figure over route `bottom`'s."""
+        return statistics.median(f[index[top[0] + top[1]]][figure] / f[index[bottom[0] + bottom[1]]][figure] for f in rounds)
+
+    podrelay, trivial = ("podrelay", "/v1/chat/completions"), ("trivial", "/v1/chat/completions")
+    ping, rq, rq_stored = ("trivial", "/v1/redis-round-trip"), ("trivial", "/v1/rq"), ("trivial", "/v1/rq-key-in-redis")
+    limited, logged = ("limited", "/v1/chat/completions"), ("logged", "/v1/chat/completions")
     result = {
-        "ratio": median(lambda p, t, ping, rq, rqr, lim: p["rate"] / t["rate"]),
-        "redis_round_trip_ratio": median(lambda p, t, ping, rq, rqr, lim: ping["rate"] / t["rate"]),
-        "rq_ratio": median(lambda p, t, ping, rq, rqr, lim: rq["rate"] / t["rate"]),
-        "over_rq": median(lambda p, t, ping, rq, rqr, lim: p["rate"] / rq["rate"]),
-        "over_rq_stored_key": median(lambda p, t, ping, rq, rqr, lim: p["rate"] / rqr["rate"]),
-        "p99_over_ping": median(lambda p, t, ping, rq, rqr, lim: p["p99_ms"] / ping["p99_ms"]),
-        "limited_ratio": median(lambda p, t, ping, rq, rqr, lim: lim["rate"] / t["rate"]),
-        "limited_over_unlimited": median(lambda p, t, ping, rq, rqr, lim: lim["rate"] / p["rate"]),
+        "ratio": median("rate", podrelay, trivial),
+        "redis_round_trip_ratio": median("rate", ping, trivial),
+        "rq_ratio": median("rate", rq, trivial),
+        "over_rq": median("rate", podrelay, rq),
+        "over_rq_stored_key": median("rate", podrelay, rq_stored),
+        "p99_over_ping": median("p99_ms", podrelay, ping),
+        "limited_ratio": median("rate", limited, trivial),
+        "limited_over_unlimited": median("rate", limited, podrelay),
+        "logged_ratio": median("rate", logged, trivial),
+        "logged_over_quiet": median("rate", logged, podrelay),
         "rounds": rounds,
     }
     print("   medians of the rounds:")
-    print(
-        f"     podrelay / trivial: {result['ratio']:.2f} (target >= 0.45); trivial + PING / trivial: {result['redis_round_trip_ratio']:.2f}"
-    )
-    print(f"     RQ route / trivial: {result['rq_ratio']:.2f}; podrelay / RQ route: {result['over_rq']:.2f} (target >= 1.5),")
-    print(f"     / the RQ route with its key in Redis: {result['over_rq_stored_key']:.2f}")
+    print(f"     podrelay / trivial: {result['ratio']:.2f} (target >= 0.45)")
+    print(f"     trivial + PING / trivial: {result['redis_round_trip_ratio']:.2f}")
+    print(f"     RQ route / trivial: {result['rq_ratio']:.2f}; podrelay / RQ route: {result['over_rq']:.2f} (target >= 1.5)")
+    print(f"     podrelay / the RQ route with its key in Redis: {result['over_rq_stored_key']:.2f}")
     print(f"     podrelay p99 / PING route p99: {result['p99_over_ping']:.2f} (target <= 2)")
-    print(
-        f"     rate limit on: / trivial {result['limited_ratio']:.2f}, / podrelay without it {result['limited_over_unlimited']:.2f}"
-        " (target >= 0.9)"
-    )
+    print(f"     rate limit on: / podrelay without it {result['limited_over_unlimited']:.2f} (target >= 0.9)")
+    print(f"     request log on (a JSON line per request): / podrelay without it {result['logged_over_quiet']:.2f}")
     return result
 
 

@@ -18,8 +18,11 @@ local function rate_hit(window_key, limit, window, member)
     admitted = 1
   end
   local oldest = redis.call('ZRANGE', window_key, 0, 0, 'WITHSCORES')
-  local newest = redis.call('ZRANGE', window_key, -1, -1, 'WITHSCORES')
   local first = oldest[2] and (tonumber(oldest[2]) + window - now) or 0
-  local last = newest[2] and (tonumber(newest[2]) + window - now) or 0
+  local last = window  -- an admitted request is the newest: the window empties a window from now
+  if admitted == 0 then
+    local newest = redis.call('ZRANGE', window_key, -1, -1, 'WITHSCORES')
+    last = newest[2] and (tonumber(newest[2]) + window - now) or 0
+  end
   return {admitted, count, first, last}
 end
