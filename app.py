@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -107,6 +108,7 @@ def __getattr__(name: str):
 _settings = resources.of(app).settings
 logs.configure(
     _settings.log_level,
-    (_settings.runpod_api_key, _settings.secret_key, _settings.metrics_token),
+    # The bucket's secret is boto3's to read (FILES_URL), but no line may show it either.
+    (_settings.runpod_api_key, _settings.secret_key, _settings.metrics_token, os.environ.get("AWS_SECRET_ACCESS_KEY", "")),
     _settings.log_format or ("text" if _settings.environment == "development" else "json"),
 )

@@ -29,7 +29,7 @@ import orjson
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x80-\x9f]")
 _SECRET_SHAPES = re.compile(
     r"(pr_[A-Za-z0-9_-]{8,}|whsec_[A-Za-z0-9+/=]{8,}|(?i:bearer)\s+[^\s,;\"]+"
-    r"|(?<=/callbacks/runpod/)[^\s/?\"]+|(?<=/downloads/)[^\s/?\"]+)"  # signed tokens in paths
+    r"|(?<=/callbacks/runpod/)[^\s/?\"]+|(?<=/downloads/)[^\s/?\"]+|(?<=/files/)[^\s/?\"]+)"  # signed tokens in paths
 )
 REDACTED = "[redacted]"
 IDS = ("request_id", "job_id", "delivery_id")

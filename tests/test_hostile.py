@@ -131,12 +131,16 @@ def test_signed_tokens_in_paths_are_masked_in_logs():
 
     from integration.logs import JsonFormatter, SafeFormatter
 
-    line = "POST /callbacks/runpod/ImFiYyI.s4jPZHZNZPm69S3om -> 200; GET /downloads/WyJqIiwwXQ.aBcD?x=1 -> 200"
+    line = (
+        "POST /callbacks/runpod/ImFiYyI.s4jPZHZNZPm69S3om -> 200; GET /downloads/WyJqIiwwXQ.aBcD?x=1 -> 200; "
+        "GET /files/ImpvYi9pbi1pbWFnZS5wbmci.aw9Z/in-image.png -> 200"
+    )
     record = logging.LogRecord("t", logging.INFO, __file__, 1, line, None, None)
     for formatter in (SafeFormatter(), JsonFormatter()):
         text = formatter.format(record)
-        assert "s4jPZHZNZPm69S3om" not in text and "WyJqIiwwXQ" not in text, text
+        assert "s4jPZHZNZPm69S3om" not in text and "WyJqIiwwXQ" not in text and "ImpvYi9pbi1" not in text, text
         assert "/callbacks/runpod/[redacted]" in text and "/downloads/[redacted]" in text
+        assert "/files/[redacted]/in-image.png" in text
 
 
 def test_downloads_are_never_sniffed_and_the_docs_page_keeps_no_key(client, auth, app):
