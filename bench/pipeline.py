@@ -23,8 +23,11 @@ import argparse
 import http.client
 import json
 import os
+import re
 import shlex
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,6 +89,40 @@ def load(port: int, path: str, keys: str | list[str], total: int, processes: int
     }
 
 
+_WRK_SCRIPT = """
+local keys, n = {%s}, 0
+wrk.method = "POST"
+wrk.body = %s
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  n = n + 1
+  wrk.headers["Authorization"] = "Bearer " .. keys[(n %% #keys) + 1]
+  return wrk.format()
+end
+"""
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def load_wrk(port: int, path: str, keys: str | list[str], seconds: float, workdir: Path) -> dict:
+    """`wrk -t2 -c16 --latency` for `seconds` (the issue's load: a C client, far lighter than
+    the Python one on these same cores); every answer must be a 202."""
+    keys = [keys] if isinstance(keys, str) else keys
+    script = workdir / "wrk.lua"
+    script.write_text(_WRK_SCRIPT % (", ".join(json.dumps(k) for k in keys), json.dumps(CHAT.decode())))
+    command = ["wrk", "-t2", "-c16", f"-d{seconds:g}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}{path}"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    if "Non-2xx or 3xx responses" in out:
+        raise RuntimeError(f"{path}: {out}")
+
+    def latency(percent: str) -> float:
+        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)$", out, re.M).groups()
+        return float(value) * _UNITS[unit]
+
+    total = int(re.search(r"^\s+(\d+) requests in", out, re.M).group(1))
+    rate = float(re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M).group(1))
+    return {"requests": total, "rate": rate, "p50_ms": latency("50"), "p99_ms": latency("99")}
+
+
 # -- the scenarios -----------------------------------------------------------------------
 
 
@@ -138,12 +175,23 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
             wait_http(f"http://127.0.0.1:{port}/healthz")
         for _, server, path in ROUTES:  # warm up each
             load(ports[server], path, keys[server], 400)
+        if shutil.which("wrk"):  # the issue's client; else the Python one (heavier, on the same cores)
+            client = f"wrk -t2 -c16, {total // 1000} s per route per round"
+
+            def measure(server: str, path: str) -> dict:
+                return load_wrk(ports[server], path, keys[server], max(total // 1000, 3), logs)
+        else:
+            client = f"{total} requests per route per round, 2 Python client processes x 8 keep-alive connections"
+
+            def measure(server: str, path: str) -> dict:
+                return load(ports[server], path, keys[server], total)
+
         # Alternate the routes, so drift in this shared machine's speed hits them alike.
-        rounds = [[load(ports[server], path, keys[server], total) for _, server, path in ROUTES] for _ in range(3)]
+        rounds = [[measure(server, path) for _, server, path in ROUTES] for _ in range(3)]
     finally:
         for server in servers:
             stop(server)
-    print(f"\n1. Enqueue, 3 alternating rounds of {total} requests per route, 2 client processes x 8 keep-alive connections,")
+    print(f"\n1. Enqueue, 3 alternating rounds; load: {client};")
     print("   no worker running (nothing else drains work on these cores)")
     print(f"   gunicorn settings of all: {procfile_command('web')}")
     print(f"   {'round':<7}{'route':<40}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'/ trivial':>11}")
