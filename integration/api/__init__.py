@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
         health,
         jobs,
         openai,
+        responses,
         runpod_routes,
         webhooks,
     )
@@ -73,6 +74,7 @@ def init_app(app: Flask) -> None:
     events.sock.init_app(app)
     app.register_blueprint(webhooks.bp, url_prefix="/v1")
     app.register_blueprint(openai.bp, url_prefix="/openai/v1")
+    app.register_blueprint(responses.bp, url_prefix="/openai/v1")
     app.register_blueprint(runpod_routes.bp, url_prefix="/v1")
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(downloads.bp)

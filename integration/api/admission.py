@@ -27,6 +27,7 @@ _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
 COUNTED_WITH_THE_JOB = frozenset(
     {f"enqueue.enqueue_{name}" for name in surfaces.SURFACES}
     | {"openai.chat_completions", "openai.embeddings", "openai.image_generations", "openai.audio_transcriptions"}
+    | {"responses.create_response"}
 )
 # The routes whose body may carry a file (a data URI, a multipart upload): UPLOAD_MAX_BYTES, not MAX_BODY_BYTES.
 UPLOAD_ROUTES = frozenset(

@@ -12,6 +12,7 @@ from integration import surfaces
 from integration.api import answer_schemas as answers
 from integration.runpod.direct import DirectRunSchema
 from integration.surfaces.audio import TranscriptionFormSchema
+from integration.surfaces.responses import ResponsesSchema
 from integration.webhooks.schemas import SubscriptionSchema, SubscriptionUpdateSchema
 
 JSON = "application/json"
@@ -196,6 +197,19 @@ def operations(converter) -> dict[str, Op]:
             },
         ),
         "openai.models": Op("Models (OpenAI mode)", "OpenAI mode", {200: "ModelList"}),
+        "responses.create_response": Op(
+            "A response (OpenAI's Responses API; stream: Server-Sent Events; background: at once)",
+            "OpenAI mode",
+            {200: ("OpenAIObject", [JSON, "text/event-stream"])},
+            ResponsesSchema,
+            (402, 502, 504),
+        ),
+        "responses.get_response": Op(
+            "A response as it stands (Responses API)", "OpenAI mode", {200: "OpenAIObject"}, errors=(404,)
+        ),
+        "responses.cancel_response": Op(
+            "Cancel a response (Responses API)", "OpenAI mode", {200: "OpenAIObject"}, errors=(404, 409)
+        ),
         "callbacks.runpod_callback": Op(
             "RunPod's completion callback (the token in the path is the credential)",
             "Internal",

@@ -31,12 +31,14 @@ def accept(
     request: dict,
     job_input: dict | None = None,
     uploads: dict[str, Upload] | None = None,
+    shape: dict | None = None,
 ) -> Job:
     """Store a job for a validated request (the worker's input built by the surface unless
     given); 400 for a routing or webhook problem, 429/402 when the key's limits refuse it.
 
     A large file (a data URI in one of the surface's file fields, or a multipart upload in
-    `uploads`) is stored first, under the job's id, and the request names it by URL."""
+    `uploads`) is stored first, under the job's id, and the request names it by URL. `shape`
+    is kept on the job beside the surface's own shaping fields (how its answer is rendered)."""
     model, endpoint_id = surface.resolve(request, res.settings)
     if "webhook_url" in request:
         check_target(request["webhook_url"], res.settings.webhook_allow_private, "webhook_url")
@@ -48,7 +50,8 @@ def accept(
             request = res.uploads.request_files(job_id, request, surface.file_params, adapters.fetched_by_url(worker))
             for param, upload in (uploads or {}).items():
                 request[param] = res.uploads.stage(job_id, param, *upload)
-        return _store(res, caller, request_id, surface, request, job_input, job_id, model, endpoint_id, worker)
+        kept = {**{name: request[name] for name in surface.shape if name in request}, **(shape or {})} or None
+        return _store(res, caller, request_id, surface, request, job_input, job_id, model, endpoint_id, worker, kept)
     except BaseException:
         if staged:  # the job was refused: its files go now, not at the next sweep
             res.files.delete_group(job_id)
@@ -56,7 +59,7 @@ def accept(
 
 
 def _store(res: Resources, caller: Caller, request_id: str, surface: Surface, request: dict, job_input, job_id: str,
-           model: str, endpoint_id: str, worker: str) -> Job:  # fmt: skip
+           model: str, endpoint_id: str, worker: str, shape: dict | None) -> Job:  # fmt: skip
     if job_input is None:
         job_input = adapters.job_input(res.settings, worker, surface.name, request, model)
     check_payload(job_input, request.get("policy"))
@@ -67,7 +70,7 @@ def _store(res: Resources, caller: Caller, request_id: str, surface: Surface, re
         endpoint_id,
         job_input,
         worker=worker,
-        shape={name: request[name] for name in surface.shape if name in request} or None,
+        shape=shape,
         webhook_url=request.get("webhook_url"),
         policy=request.get("policy"),
         request_id=request_id,

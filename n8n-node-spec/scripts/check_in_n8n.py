@@ -8,7 +8,9 @@ starts podrelay with `flask --app app start --demo`, starts n8n with this packag
 N8N_CUSTOM_EXTENSIONS, checks that n8n lists both nodes and the credential, creates the
 credential and a workflow (Manual Trigger -> podrelay Chat: create -> podrelay Image:
 generate, its prompt taken from the chat's answer -> podrelay Image: upscale, sending the
-first image's binary data), runs it with `n8n execute`, and checks each node's output. Exits non-zero on the first thing that is not as expected.
+first image's binary data), runs it with `n8n execute`, and checks each node's output. Then
+a Basic LLM Chain with n8n's own OpenAI Chat Model at its default version (Responses API
+on) pointed at podrelay's `/openai/v1`. Exits non-zero on the first thing that is not as expected.
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ def main() -> None:
         n8n_dir.mkdir(parents=True, exist_ok=True)
         (n8n_dir / "package.json").write_text(json.dumps({"private": True, "overrides": {"xlsx": "0.18.5"}}))
         print(f"installing n8n {N8N_VERSION} in {n8n_dir}", flush=True)
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", f"n8n@{N8N_VERSION}"], cwd=n8n_dir, check=True)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", f"n8n@{N8N_VERSION}"], cwd=n8n_dir, check=True
+        )
 
     relay_port, emulator_port, n8n_port = free_port(), free_port(), free_port()
     relay_env = {**os.environ, "DATA_DIR": str(work / "podrelay"), "PORT": str(relay_port), "EMULATOR_PORT": str(emulator_port)}
@@ -86,13 +90,26 @@ def main() -> None:
         "N8N_SECURE_COOKIE": "false",  # the session cookie over plain http on loopback
     }
     flask = [sys.executable, "-m", "flask", "--app", "app"]
-    relay = subprocess.Popen([*flask, "start", "--demo"], cwd=REPO, env=relay_env, stdout=open(work / "podrelay.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    relay = subprocess.Popen(
+        [*flask, "start", "--demo"],
+        cwd=REPO,
+        env=relay_env,
+        stdout=open(work / "podrelay.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     server = None
     try:
         wait_for(f"http://127.0.0.1:{relay_port}/healthz", 60)
-        key = subprocess.run([*flask, "keys", "create", "n8n"], cwd=REPO, env=relay_env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        key = (
+            subprocess.run([*flask, "keys", "create", "n8n"], cwd=REPO, env=relay_env, capture_output=True, text=True, check=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
 
-        server = subprocess.Popen([n8n, "start"], env=n8n_env, stdout=open(work / "n8n.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            [n8n, "start"], env=n8n_env, stdout=open(work / "n8n.log", "w"), stderr=subprocess.STDOUT, start_new_session=True
+        )
         base = f"http://127.0.0.1:{n8n_port}"
         wait_for(f"{base}/rest/settings", 180)
         n8n_api = requests.Session()
@@ -100,10 +117,17 @@ def main() -> None:
         check(n8n_api.post(f"{base}/rest/owner/setup", json=owner, timeout=30).status_code == 200, "n8n owner set up")
         node_types = {n["name"]: n for n in n8n_api.get(f"{base}/types/nodes.json", timeout=30).json()}
         credential_types = {c["name"] for c in n8n_api.get(f"{base}/types/credentials.json", timeout=30).json()}
-        check("CUSTOM.podrelay" in node_types and "CUSTOM.podrelayTrigger" in node_types, "n8n loaded the podrelay and podrelay Trigger nodes")
+        check(
+            "CUSTOM.podrelay" in node_types and "CUSTOM.podrelayTrigger" in node_types,
+            "n8n loaded the podrelay and podrelay Trigger nodes",
+        )
         check("podrelayApi" in credential_types, "n8n loaded the podrelay API credential")
 
-        credential = {"name": "podrelay", "type": "podrelayApi", "data": {"baseUrl": f"http://127.0.0.1:{relay_port}", "apiKey": key}}
+        credential = {
+            "name": "podrelay",
+            "type": "podrelayApi",
+            "data": {"baseUrl": f"http://127.0.0.1:{relay_port}", "apiKey": key},
+        }
         credential_id = n8n_api.post(f"{base}/rest/credentials", json=credential, timeout=30).json()["data"]["id"]
         use = {"podrelayApi": {"id": credential_id, "name": "podrelay"}}
         workflow = {
@@ -135,11 +159,39 @@ def main() -> None:
             },
         }  # fmt: skip
         workflow_id = n8n_api.post(f"{base}/rest/workflows", json=workflow, timeout=30).json()["data"]["id"]
+        # n8n's own OpenAI Chat Model at its current default version (1.3: "Use Responses API" on),
+        # pointed at podrelay's OpenAI mode, under a Basic LLM Chain.
+        openai_credential = {
+            "name": "podrelay as OpenAI",
+            "type": "openAiApi",
+            "data": {"apiKey": key, "url": f"http://127.0.0.1:{relay_port}/openai/v1"},
+        }
+        openai_id = n8n_api.post(f"{base}/rest/credentials", json=openai_credential, timeout=30).json()["data"]["id"]
+        chain = {
+            "name": "podrelay with n8n's OpenAI nodes",
+            "active": False,
+            "settings": {},
+            "nodes": [
+                {"id": "1", "name": "Start", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "position": [0, 0], "parameters": {}},
+                {"id": "2", "name": "Chain", "type": "@n8n/n8n-nodes-langchain.chainLlm", "typeVersion": 1.7, "position": [220, 0],
+                 "parameters": {"promptType": "define", "text": "Hello from the chain"}},
+                {"id": "3", "name": "Model", "type": "@n8n/n8n-nodes-langchain.lmChatOpenAi", "typeVersion": 1.3, "position": [220, 200],
+                 "credentials": {"openAiApi": {"id": openai_id, "name": "podrelay as OpenAI"}},
+                 "parameters": {"model": {"__rl": True, "mode": "id", "value": "gpt-4o-mini"}, "options": {}}},
+            ],
+            "connections": {
+                "Start": {"main": [[{"node": "Chain", "type": "main", "index": 0}]]},
+                "Model": {"ai_languageModel": [[{"node": "Chain", "type": "ai_languageModel", "index": 0}]]},
+            },
+        }  # fmt: skip
+        chain_id = n8n_api.post(f"{base}/rest/workflows", json=chain, timeout=30).json()["data"]["id"]
         os.killpg(server.pid, signal.SIGTERM)  # `n8n execute` opens the same database
         server.wait(timeout=60)
         server = None
 
-        executed = subprocess.run([n8n, "execute", "--id", workflow_id, "--rawOutput"], env=n8n_env, capture_output=True, text=True, timeout=300)
+        executed = subprocess.run(
+            [n8n, "execute", "--id", workflow_id, "--rawOutput"], env=n8n_env, capture_output=True, text=True, timeout=300
+        )
         check(executed.returncode == 0, f"n8n execute exited {executed.returncode}")
         output = json.loads(executed.stdout[executed.stdout.index("{") :])
         runs = output["data"]["resultData"]["runData"]
@@ -153,6 +205,16 @@ def main() -> None:
         upscaled = runs["Upscale"][0]["data"]["main"][0][0]
         check(upscaled["json"]["status"] == "completed", "Upscale: the job completed from the image's binary data")
         check(upscaled["binary"]["data"]["mimeType"] == "image/png", "Upscale: the upscaled image as binary data")
+
+        executed = subprocess.run(
+            [n8n, "execute", "--id", chain_id, "--rawOutput"], env=n8n_env, capture_output=True, text=True, timeout=300
+        )
+        check(executed.returncode == 0, f"n8n execute (LLM chain) exited {executed.returncode}: {executed.stdout[-800:]}")
+        output = json.loads(executed.stdout[executed.stdout.index("{") :])
+        answer = output["data"]["resultData"]["runData"]["Chain"][0]["data"]["main"][0][0]["json"]
+        check(
+            answer.get("text") == "Echo: Hello from the chain", f"LLM chain with OpenAI Chat Model 1.3 (Responses API): {answer}"
+        )
         print("podrelay nodes load and run in n8n", N8N_VERSION)
         print(f"n8n: {len(PASSED)} passed, 0 failed", flush=True)
     finally:
