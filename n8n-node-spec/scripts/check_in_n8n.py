@@ -10,7 +10,8 @@ credential and a workflow (Manual Trigger -> podrelay Chat: create -> podrelay I
 generate, its prompt taken from the chat's answer -> podrelay Image: upscale, sending the
 first image's binary data), runs it with `n8n execute`, and checks each node's output. Then
 a Basic LLM Chain with n8n's own OpenAI Chat Model at its default version (Responses API
-on) pointed at podrelay's `/openai/v1`. Exits non-zero on the first thing that is not as expected.
+on), then the OpenAI node's default version's "Message a model", pointed at podrelay's
+`/openai/v1`. Exits non-zero on the first thing that is not as expected.
 """
 
 from __future__ import annotations
@@ -178,9 +179,16 @@ def main() -> None:
                 {"id": "3", "name": "Model", "type": "@n8n/n8n-nodes-langchain.lmChatOpenAi", "typeVersion": 1.3, "position": [220, 200],
                  "credentials": {"openAiApi": {"id": openai_id, "name": "podrelay as OpenAI"}},
                  "parameters": {"model": {"__rl": True, "mode": "id", "value": "gpt-4o-mini"}, "options": {}}},
+                # The OpenAI node at its default version (2.1): "Message a model" calls POST /responses.
+                {"id": "4", "name": "Message", "type": "@n8n/n8n-nodes-langchain.openAi", "typeVersion": 2.1, "position": [440, 0],
+                 "credentials": {"openAiApi": {"id": openai_id, "name": "podrelay as OpenAI"}},
+                 "parameters": {"resource": "text", "operation": "response", "modelId": {"__rl": True, "mode": "id", "value": "gpt-4o-mini"},
+                                "responses": {"values": [{"type": "text", "role": "user", "content": "Hello from the OpenAI node"}]},
+                                "simplify": True, "options": {}}},
             ],
             "connections": {
                 "Start": {"main": [[{"node": "Chain", "type": "main", "index": 0}]]},
+                "Chain": {"main": [[{"node": "Message", "type": "main", "index": 0}]]},
                 "Model": {"ai_languageModel": [[{"node": "Chain", "type": "ai_languageModel", "index": 0}]]},
             },
         }  # fmt: skip
@@ -215,6 +223,9 @@ def main() -> None:
         check(
             answer.get("text") == "Echo: Hello from the chain", f"LLM chain with OpenAI Chat Model 1.3 (Responses API): {answer}"
         )
+        message = output["data"]["resultData"]["runData"]["Message"][0]["data"]["main"][0][0]["json"]
+        text = message["output"][0]["content"][0]["text"] if message.get("output") else message
+        check(text == "Echo: Hello from the OpenAI node", f"OpenAI node 2.1, Message a model (POST /responses): {message}")
         print("podrelay nodes load and run in n8n", N8N_VERSION)
         print(f"n8n: {len(PASSED)} passed, 0 failed", flush=True)
     finally:
