@@ -123,6 +123,7 @@ def main() -> None:
             "n8n loaded the podrelay and podrelay Trigger nodes",
         )
         check("podrelayApi" in credential_types, "n8n loaded the podrelay API credential")
+        check("CUSTOM.podrelayTool" in node_types, "n8n offers the podrelay node as an AI Agent tool (usableAsTool)")
 
         credential = {
             "name": "podrelay",

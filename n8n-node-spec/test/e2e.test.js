@@ -84,9 +84,13 @@ test('the trigger subscribes, verifies deliveries, and unsubscribes', live, asyn
 		const chunks = [];
 		req.on('data', (chunk) => chunks.push(chunk));
 		req.on('end', async () => {
-			const rawBody = Buffer.concat(chunks);
+			const bytes = Buffer.concat(chunks);
 			const response = { status: (code) => ({ send: (text) => res.writeHead(code).end(text) }) };
-			const request = { rawBody, body: JSON.parse(rawBody.toString() || '{}'), headers: req.headers };
+			// As n8n's body parser leaves it: the parsed body, and the raw bytes read on request.
+			const request = { body: JSON.parse(bytes.toString() || '{}'), headers: req.headers };
+			request.readRawBody = async () => {
+				request.rawBody = bytes;
+			};
 			const answer = await trigger.webhook.call(makeContext({ staticData, request, response }));
 			if (!answer.noWebhookResponse) {
 				received.push(answer.workflowData[0][0].json);
@@ -107,11 +111,14 @@ test('the trigger subscribes, verifies deliveries, and unsubscribes', live, asyn
 		const forged = await fetch(webhookUrl, { method: 'POST', body: '{"type":"job.completed"}', headers: { 'webhook-id': 'msg_x', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,AAAA' } });
 		assert.equal(forged.status, 401);
 
-		const [[job]] = await run({ resource: 'Embedding', operation: 'create', input: 'x', additionalFields: {}, waitForCompletion: true, maxWait: 60 });
+		// Non-ASCII text: it verifies only against the bytes podrelay sent, not a re-encoding of them.
+		const messages = { items: [{ role: 'user', content: 'Grüße aus Köln 🌍' }] };
+		const [[job]] = await run({ resource: 'Chat', operation: 'create', messages, additionalFields: {}, waitForCompletion: true, maxWait: 60 });
 		// Earlier tests' jobs may complete now too: find this job's event.
 		const mine = () => received.find((event) => event.data.id === job.json.id);
 		for (let i = 0; i < 100 && !mine(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
 		assert.equal(mine().type, 'job.completed');
+		assert.equal(mine().data.result.choices[0].message.content, 'Echo: Grüße aus Köln 🌍');
 		assert.ok(received.every((event) => event.type === 'job.completed'), 'only the chosen event type');
 
 		const id = staticData.webhookId;

@@ -167,6 +167,9 @@ export class Podrelay implements INodeType {
 		subtitle: '={{$parameter["operation"] + ": " + $parameter["resource"]}}',
 		description: 'Run inference jobs on RunPod through podrelay: chat, images, audio, video, embeddings',
 		defaults: { name: 'podrelay' },
+		// An AI Agent may call every operation as a tool: it reads each operation's description, and
+		// gets file results as signed download links in the JSON (binary data stays for workflows).
+		usableAsTool: true,
 		inputs: ['main'],
 		outputs: ['main'],
 		credentials: [{ name: 'podrelayApi', required: true }],

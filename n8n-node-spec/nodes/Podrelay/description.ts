@@ -51,6 +51,25 @@ const OPERATION_NAMES: Record<string, string> = {
 	download: 'Download',
 };
 
+/** What each operation does, for people and for an AI Agent using the node as a tool. */
+const TOOL_DESCRIPTIONS: Record<string, string> = {
+	chat: 'Generate a chat reply from an LLM on RunPod (messages in, the completion out)',
+	images: 'Generate images from a text prompt; the result links each image',
+	transcribe: 'Transcribe speech in an audio file (URL or binary) to text',
+	embeddings: 'Turn text into embedding vectors for search or clustering',
+	speech: 'Turn text into spoken audio; the result links the audio file',
+	video: 'Generate a short video from a prompt (or an image); the result links the video',
+	audio_video: 'Generate a video driven by an audio file; the result links the video',
+	music: 'Generate music from a prompt; the result links the audio file',
+	image_edit: 'Edit an image (URL or binary) as a prompt says; the result links the new image',
+	upscale: 'Upscale an image (URL or binary) by 2x or 4x; the result links the larger image',
+	background_removal: 'Remove the background of an image (URL or binary); the result links the cut-out',
+	get: 'Get a podrelay job by its id: status, result, error',
+	list: 'List recent podrelay jobs, optionally by status or surface',
+	cancel: 'Cancel a podrelay job that has not finished',
+	download: "Download a file of a finished job's result as binary data",
+};
+
 export function findAction(resource: string, operation: string): SpecAction {
 	const action = actions.find((a) => a.resource === resource && a.operation === operation);
 	if (!action) throw new Error(`No podrelay action ${resource} ${operation}`);
@@ -229,7 +248,7 @@ export const properties: INodeProperties[] = [
 						name: OPERATION_NAMES[a.operation] ?? a.operation,
 						value: a.operation,
 						action: `${OPERATION_NAMES[a.operation] ?? a.operation} ${resource.toLowerCase()}`,
-						description: `${a.method} ${a.route}`,
+						description: `${TOOL_DESCRIPTIONS[a.surface ?? a.operation] ?? a.operation} (${a.method} ${a.route})`,
 					}),
 				),
 			default: actions.find((a) => a.resource === resource)!.operation,

@@ -36,7 +36,8 @@ export class PodrelayTrigger implements INodeType {
 		inputs: [],
 		outputs: ['main'],
 		credentials: [{ name: 'podrelayApi', required: true }],
-		webhooks: [{ name: 'default', httpMethod: 'POST', responseMode: 'onReceived', path: 'webhook' }],
+		// An empty 200 as soon as a delivery is verified: podrelay only needs the status.
+		webhooks: [{ name: 'default', httpMethod: 'POST', responseMode: 'onReceived', responseData: 'noData', path: 'webhook' }],
 		properties: [
 			{
 				displayName: 'Events',
@@ -98,10 +99,17 @@ export class PodrelayTrigger implements INodeType {
 	};
 
 	async webhook(this: IWebhookFunctions): Promise<IWebhookResponseData> {
-		const request = this.getRequestObject() as unknown as { rawBody?: Buffer; body: unknown; headers: Record<string, string> };
+		const request = this.getRequestObject() as unknown as {
+			rawBody?: Buffer;
+			readRawBody?: () => Promise<void>;
+			headers: Record<string, string>;
+		};
 		const secret = String(this.getWorkflowStaticData('node').webhookSecret ?? '');
-		const raw = request.rawBody ?? Buffer.from(JSON.stringify(request.body));
-		if (!verifyDelivery(secret, raw, request.headers)) {
+		// The signature covers the bytes podrelay sent: only the raw body can be checked (re-encoding the
+		// parsed JSON changes non-ASCII text and number spellings). n8n reads it on request (body-parser.ts).
+		if (!request.rawBody && request.readRawBody) await request.readRawBody();
+		const raw = request.rawBody;
+		if (!raw || !verifyDelivery(secret, raw, request.headers)) {
 			this.getResponseObject().status(401).send('invalid signature');
 			return { noWebhookResponse: true };
 		}
