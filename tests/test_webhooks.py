@@ -58,6 +58,22 @@ def test_completion_reaches_webhook_url_and_subscription_signed(make_stack, rece
         verify(sub["secret"], hook.requests[0])  # each target has its own secret
 
 
+def test_webhook_events_choose_what_a_requests_webhook_url_gets(make_stack, slow_emulator, receivers):
+    # Polled while it runs, so the job is seen running: job.started, then job.completed.
+    stack = make_stack(callbacks=False, runpod_api_base=f"{slow_emulator(1.5).base_url}/v2")
+    everything, final_only = receivers(), receivers()
+    first = stack.enqueue("/chat/completions", {**CHAT, "webhook_url": everything.url})["id"]
+    body = {**CHAT, "webhook_url": final_only.url, "webhook_events": ["job.completed", "job.failed"]}
+    second = stack.enqueue("/chat/completions", body)["id"]
+    stack.wait_final([first, second])
+    assert [json.loads(r["body"])["type"] for r in everything.wait_for(2)] == ["job.started", "job.completed"]
+    assert [json.loads(r["body"])["type"] for r in final_only.wait_for(1)] == ["job.completed"]
+    time.sleep(1.0)
+    assert len(final_only.requests) == 1  # its job.started went nowhere
+    refused = stack.http.post(f"{stack.base_url}/v1/chat/completions", json={**CHAT, "webhook_events": ["job.done"]}, timeout=10)
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "webhook_events[0]"
+
+
 def test_failed_attempts_are_retried_with_the_same_webhook_id(make_stack, receivers):
     stack = make_stack()
     endpoint = receivers(plan=[500, 503])

@@ -72,6 +72,7 @@ def _store(res: Resources, caller: Caller, request_id: str, surface: Surface, re
         worker=worker,
         shape=shape,
         webhook_url=request.get("webhook_url"),
+        webhook_events=",".join(request["webhook_events"]) if request.get("webhook_events") else None,
         policy=request.get("policy"),
         request_id=request_id,
         cost=res.prices.estimate(surface, model, request)["estimated_cost"],

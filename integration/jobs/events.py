@@ -62,7 +62,7 @@ class Event:
             body=event_body(event_type, data),
             job_id=job.id,
             surface=job.surface,
-            webhook_url=job.webhook_url or "",
+            webhook_url=(job.webhook_url or "") if _wanted(job, event_type) else "",
             request_id=job.request_id or "",
         )
 
@@ -75,6 +75,11 @@ class Event:
         """The event from a stream entry, as XREADGROUP answers it."""
         values = {k.decode(): v.decode() for k, v in fields.items()}
         return cls(**{name: values.get(name, "") for name in cls.__dataclass_fields__})
+
+
+def _wanted(job: Job, event_type: str) -> bool:
+    """Whether the job's own `webhook_url` gets this event (its `webhook_events`, or every one)."""
+    return not job.webhook_events or event_type in job.webhook_events.split(",")
 
 
 def publish(conn: redis.Redis, event: Event) -> None:

@@ -63,6 +63,7 @@ class Job:
     result: dict | None = None
     error: dict | None = None
     webhook_url: str | None = None
+    webhook_events: str | None = None  # the events `webhook_url` gets, comma-separated; None: all
     policy: dict | None = None
     callback: dict | None = None
     cost: float | None = None

@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from integration.errors import validation_error
+from integration.jobs.events import JOB_EVENT_NAMES
 
 MAX_STRING = 1_000_000  # a prompt or message may be long, but not unbounded
 MAX_ITEMS = 2048
-OWN_FIELDS = {"model", "webhook_url", "policy"}  # podrelay consumes these; the rest may pass through
+OWN_FIELDS = {"model", "webhook_url", "webhook_events", "policy"}  # podrelay consumes these; the rest may pass through
 # Worker input keys podrelay sets from the request's own fields, prices among them: a
 # pass-through field may never set them (`num_images: 1000` beside `n: 1`).
 DERIVED = {"num_images", "width", "height", "num_frames", "sampling_params", "max_tokens", "duration"}
@@ -85,6 +86,10 @@ class RequestSchema(Schema):
 
     model = fields.String(validate=validate.Length(min=1, max=200))
     webhook_url = WebhookUrl()
+    # Which of the job's events go to `webhook_url` (Replicate's `webhook_events_filter`); default: all.
+    webhook_events = fields.List(
+        fields.String(validate=validate.OneOf(JOB_EVENT_NAMES)), validate=validate.Length(min=1, max=len(JOB_EVENT_NAMES))
+    )
     # RunPod's execution policy (executionTimeout, lowPriority, ttl), sent beside `input`.
     policy = fields.Nested(PolicySchema)
 
