@@ -7,7 +7,7 @@ kept alive with spaces (JSON allows leading whitespace).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from flask import Response, stream_with_context
 
@@ -77,3 +77,18 @@ def _kept_alive(job: Job, render, seconds: float, release, still_allowed) -> Res
             release()
 
     return Response(stream_with_context(body()), mimetype="application/json", headers={"X-Accel-Buffering": "no"})
+
+
+def event_stream(relay: Callable[[], Iterator[str]], release: Callable[[], None]) -> Response:
+    """Server-Sent Events from `relay()`, the caller's hold given back when they end (or the client goes)."""
+
+    def events():
+        try:
+            yield from relay()
+        finally:
+            release()
+
+    response = Response(events(), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"  # proxies must not hold the events back
+    return response

@@ -24,6 +24,7 @@ from integration import surfaces
 from integration.api.admission import admit
 from integration.api.context import alive, caller, hold, json_body, resources
 from integration.api.holding import answer as _answer
+from integration.api.holding import event_stream
 from integration.errors import ApiError
 from integration.files import results
 from integration.jobs.accept import accept
@@ -81,12 +82,6 @@ def _stream_chat(job: Job) -> Response:
             if isinstance(c, dict)
         ]
 
-    def events():
-        try:
-            yield from relay()
-        finally:
-            release()
-
     def relay():
         yield chunk({"role": "assistant", "content": ""})
         final, finished = None, False
@@ -126,10 +121,7 @@ def _stream_chat(job: Job) -> Response:
             )
         yield "data: [DONE]\n\n"
 
-    response = Response(events(), mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"  # proxies must not hold the events back
-    return response
+    return event_stream(relay, release)
 
 
 @bp.post("/embeddings")

@@ -19,7 +19,7 @@ from flask import Blueprint, Response, g, jsonify
 from integration import surfaces
 from integration.api.admission import admit
 from integration.api.context import alive, caller, hold, json_body, resources
-from integration.api.holding import answer
+from integration.api.holding import answer, event_stream
 from integration.errors import ApiError, not_found
 from integration.jobs.accept import accept
 from integration.jobs.record import UNFINISHED, Job, JobStatus
@@ -98,12 +98,6 @@ def _stream(job: Job) -> Response:
         payload = {"type": kind, "sequence_number": next(counter), **body}
         return f"event: {kind}\ndata: {orjson.dumps(payload).decode()}\n\n"
 
-    def events():
-        try:
-            yield from relay()
-        finally:
-            release()
-
     def relay():
         yield event("response.created", response=started)
         yield event("response.in_progress", response={**started, "status": "in_progress"})
@@ -143,7 +137,4 @@ def _stream(job: Job) -> Response:
             yield event("response.output_item.done", output_index=index, item=output)
         yield event("response.completed" if done["status"] == "completed" else "response.incomplete", response=done)
 
-    response = Response(events(), mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"
-    return response
+    return event_stream(relay, release)
