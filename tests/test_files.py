@@ -17,7 +17,7 @@ import requests
 from openai import OpenAI
 
 from integration.files import results
-from integration.files.store import DirectoryStore, FileMissing, S3Store, file_key
+from integration.files.store import DirectoryStore, FileMissing, S3Store, file_key, open_store
 from integration.files.sweep import LOCK, sweep
 from integration.jobs.store import JOB
 
@@ -32,15 +32,8 @@ def files_url(request) -> str:
     return f"s3://{request.getfixturevalue('s3_bucket')}/podrelay"
 
 
-def open_backend(files_url: str, tmp_path) -> DirectoryStore | S3Store:
-    if not files_url:
-        return DirectoryStore(str(tmp_path / "files"))
-    bucket, prefix = files_url[len("s3://") :].split("/", 1)
-    return S3Store(bucket, prefix)
-
-
 def test_each_backend_keeps_lists_and_removes_a_jobs_files(files_url, tmp_path):
-    store = open_backend(files_url, tmp_path)
+    store = open_store(files_url, str(tmp_path))
     data = os.urandom(3 * 1024 * 1024 + 17)  # several chunks
     stored = store.put(file_key("job-a", "out-0"), data, "image/png")
     streamed = store.put(file_key("job-a", "in-audioUrl.mp3"), io.BytesIO(b"ID3" + data[:1000]), "audio/mpeg")
@@ -76,7 +69,7 @@ def test_a_large_callback_is_parked_in_the_store_and_read_back(tmp_path):
 
 def test_the_sweep_removes_only_files_whose_job_is_gone_and_runs_once_per_interval(files_url, tmp_path, redis_url):
     conn = redis.Redis.from_url(redis_url)
-    store = open_backend(files_url, tmp_path)
+    store = open_store(files_url, str(tmp_path))
     for job_id in ("kept", "expired"):
         store.put(file_key(job_id, "out-0"), b"x", "image/png")
     conn.hset(JOB.format("kept"), "status", "completed")

@@ -10,9 +10,9 @@ from flask import Blueprint, g, jsonify, request
 from integration import surfaces
 from integration.api.admission import admit
 from integration.api.context import resources
-from integration.errors import ApiError, validation_error
-from integration.jobs.record import UNFINISHED, JobStatus
-from integration.jobs.tasks import enqueue_cancel
+from integration.errors import validation_error
+from integration.jobs.record import JobStatus
+from integration.jobs.tasks import cancel
 
 bp = Blueprint("jobs", __name__)
 bp.before_request(admit)
@@ -52,17 +52,5 @@ def list_jobs():
 def cancel_job(job_id: str):
     """`POST /v1/jobs/{id}/cancel`: cancelled here at once, at RunPod by a worker."""
     res = resources()
-    job = res.jobs.owned(job_id, g.key_id)
-    outcome = res.jobs.transition(
-        job,
-        JobStatus.CANCELLED,
-        UNFINISHED,
-        error={"code": "cancelled", "message": "Cancelled at the client's request"},
-    )
-    if not outcome.applied:
-        raise ApiError(409, "job_not_cancellable", f"Job is already {outcome.previous.value if outcome.previous else 'gone'}")
-    if outcome.previous != JobStatus.QUEUED:
-        # Already at RunPod: a worker cancels it there. A queued job is stopped by the
-        # submit task, which sees the cancellation before (or right after) submitting.
-        enqueue_cancel(res.queue, job.id)
-    return jsonify(res.jobs.shown(res.jobs.get(job.id)))
+    job = cancel(res.jobs, res.queue, res.jobs.owned(job_id, g.key_id))
+    return jsonify(res.jobs.shown(job))

@@ -140,17 +140,12 @@ def image_generations():
     def linked(job: Job) -> Response:
         links = resources().links
         items = [
-            {**_without_file(item), "url": links.url(job.id, n)} if "b64_json" in item or "file" in item else item
+            {**results.item_fields(item), "url": links.url(job.id, n)} if "b64_json" in item or "file" in item else item
             for n, item in enumerate(job.result["data"])
         ]
         return jsonify({**job.result, "data": items})
 
     return _run("images", data, linked)
-
-
-def _without_file(item: dict) -> dict:
-    """An image item's own fields (`revised_prompt`), without podrelay's reference or the bytes."""
-    return {k: v for k, v in item.items() if k not in ("b64_json", "file", "content_type", "bytes", "sha256")}
 
 
 @bp.post("/audio/transcriptions")

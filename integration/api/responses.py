@@ -22,9 +22,9 @@ from integration.api.context import alive, caller, hold, json_body, resources
 from integration.api.holding import answer, event_stream
 from integration.errors import ApiError, not_found
 from integration.jobs.accept import accept
-from integration.jobs.record import UNFINISHED, Job, JobStatus
+from integration.jobs.record import Job
 from integration.jobs.streaming import job_events
-from integration.jobs.tasks import enqueue_cancel
+from integration.jobs.tasks import cancel
 from integration.surfaces import responses as shapes
 from integration.surfaces.fields import load
 
@@ -57,10 +57,13 @@ def create_response():
 
 
 def _owned(response_id: str) -> Job:
-    job_id = shapes.job_id_of(response_id)
-    res = resources()
-    job = res.jobs.get(job_id) if job_id and len(job_id) <= 64 else None
-    if job is None or job.key_id != g.key_id or not (job.shape or {}).get("responses"):
+    """The caller's job behind a response id; 404 for anything else (another key's, or a job
+    made by another route)."""
+    try:
+        job = resources().jobs.owned(shapes.job_id_of(response_id), g.key_id)
+    except ApiError:
+        job = None
+    if job is None or not (job.shape or {}).get("responses"):
         raise not_found("Response")
     return job
 
@@ -74,16 +77,8 @@ def get_response(response_id: str):
 @bp.post("/responses/<response_id>/cancel")
 def cancel_response(response_id: str):
     """`POST /openai/v1/responses/{id}/cancel`: cancelled here at once, at RunPod by a worker."""
-    res, job = resources(), _owned(response_id)
-    error = {"code": "cancelled", "message": "Cancelled at the client's request"}
-    outcome = res.jobs.transition(job, JobStatus.CANCELLED, UNFINISHED, error=error)
-    if not outcome.applied:
-        raise ApiError(
-            409, "job_not_cancellable", f"Response is already {outcome.previous.value if outcome.previous else 'gone'}"
-        )
-    if outcome.previous != JobStatus.QUEUED:
-        enqueue_cancel(res.queue, job.id)
-    return jsonify(_shown(res.jobs.get(job.id)))
+    res = resources()
+    return jsonify(_shown(cancel(res.jobs, res.queue, _owned(response_id), "Response")))
 
 
 def _stream(job: Job) -> Response:

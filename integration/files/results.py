@@ -16,7 +16,7 @@ import logging
 
 from integration.errors import ApiError
 from integration.files.downloads import content_type, decode, items
-from integration.files.store import DirectoryStore, FileMissing, S3Store, file_key
+from integration.files.store import DirectoryStore, FileMissing, S3Store, StoredFile, file_key
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,12 @@ def read(files: DirectoryStore | S3Store, reference: dict) -> bytes:
         return body.read()
 
 
+def item_fields(item: dict) -> dict:
+    """A file item's own fields (a worker's `revised_prompt`, say): without the bytes or the
+    store's reference, for an answer that shows the file its own way."""
+    return {k: v for k, v in item.items() if k not in ("b64_json", *StoredFile.FIELDS)}
+
+
 def inlined(files: DirectoryStore | S3Store, result: dict) -> dict:
     """`result` with each stored file read back as `b64_json` (OpenAI's inline answers)."""
     if not any("file" in item for item in items(result)):
@@ -73,7 +79,6 @@ def inlined(files: DirectoryStore | S3Store, result: dict) -> dict:
             except FileMissing:
                 log.warning("file %s of a finished job is missing from the store", item["file"])
                 raise ApiError(410, "file_expired", "A file of this job is no longer kept") from None
-            item = {k: v for k, v in item.items() if k not in ("file", "content_type", "bytes", "sha256")}
-            item["b64_json"] = encoded
+            item = {**item_fields(item), "b64_json": encoded}
         data.append(item)
     return {**result, "data": data}

@@ -42,6 +42,8 @@ class StoredFile:
     size: int
     sha256: str
 
+    FIELDS = ("file", "content_type", "bytes", "sha256")  # the reference's, on a result item
+
     def reference(self) -> dict:
         """The record's item: `{"file", "content_type", "bytes", "sha256"}`."""
         return {"file": self.key, "content_type": self.content_type, "bytes": self.size, "sha256": self.sha256}

@@ -50,36 +50,30 @@ def accept(
             request = res.uploads.request_files(job_id, request, surface.file_params, adapters.fetched_by_url(worker))
             for param, upload in (uploads or {}).items():
                 request[param] = res.uploads.stage(job_id, param, *upload)
-        kept = {**{name: request[name] for name in surface.shape if name in request}, **(shape or {})} or None
-        return _store(res, caller, request_id, surface, request, job_input, job_id, model, endpoint_id, worker, kept)
+        if job_input is None:
+            job_input = adapters.job_input(res.settings, worker, surface.name, request, model)
+        check_payload(job_input, request.get("policy"))
+        job = Job.queued(
+            caller.key_id,
+            surface.name,
+            model,
+            endpoint_id,
+            job_input,
+            worker=worker,
+            shape={**{name: request[name] for name in surface.shape if name in request}, **(shape or {})} or None,
+            webhook_url=request.get("webhook_url"),
+            webhook_events=",".join(request["webhook_events"]) if request.get("webhook_events") else None,
+            policy=request.get("policy"),
+            request_id=request_id,
+            cost=res.prices.estimate(surface, model, request)["estimated_cost"],
+            id=job_id,
+        )
+        res.jobs.create(job, limits=caller.limits, rate=caller.rate)
+        return job
     except BaseException:
         if staged:  # the job was refused: its files go now, not at the next sweep
             res.files.delete_group(job_id)
         raise
-
-
-def _store(res: Resources, caller: Caller, request_id: str, surface: Surface, request: dict, job_input, job_id: str,
-           model: str, endpoint_id: str, worker: str, shape: dict | None) -> Job:  # fmt: skip
-    if job_input is None:
-        job_input = adapters.job_input(res.settings, worker, surface.name, request, model)
-    check_payload(job_input, request.get("policy"))
-    job = Job.queued(
-        caller.key_id,
-        surface.name,
-        model,
-        endpoint_id,
-        job_input,
-        worker=worker,
-        shape=shape,
-        webhook_url=request.get("webhook_url"),
-        webhook_events=",".join(request["webhook_events"]) if request.get("webhook_events") else None,
-        policy=request.get("policy"),
-        request_id=request_id,
-        cost=res.prices.estimate(surface, model, request)["estimated_cost"],
-        id=job_id,
-    )
-    res.jobs.create(job, limits=caller.limits, rate=caller.rate)
-    return job
 
 
 RUN_MAX_BYTES = 10 * 1024 * 1024  # RunPod refuses larger /run bodies (docs: "Endpoint operations", /run)

@@ -198,33 +198,33 @@ def main() -> None:
         server.wait(timeout=60)
         server = None
 
-        executed = subprocess.run(
-            [n8n, "execute", "--id", workflow_id, "--rawOutput"], env=n8n_env, capture_output=True, text=True, timeout=300
-        )
-        check(executed.returncode == 0, f"n8n execute exited {executed.returncode}")
-        output = json.loads(executed.stdout[executed.stdout.index("{") :])
-        runs = output["data"]["resultData"]["runData"]
-        chat = runs["Chat"][0]["data"]["main"][0][0]["json"]
+        def first_items(workflow: str, name: str) -> dict:
+            """`n8n execute` of a workflow: each node's first output item."""
+            done = subprocess.run(
+                [n8n, "execute", "--id", workflow, "--rawOutput"], env=n8n_env, capture_output=True, text=True, timeout=300
+            )
+            check(done.returncode == 0, f"n8n execute ({name}) exited {done.returncode}: {done.stdout[-800:]}")
+            runs = json.loads(done.stdout[done.stdout.index("{") :])["data"]["resultData"]["runData"]
+            return {node: run[0]["data"]["main"][0][0] for node, run in runs.items() if "main" in (run[0].get("data") or {})}
+
+        items = first_items(workflow_id, "podrelay nodes")
+        chat = items["Chat"]["json"]
         check(chat["status"] == "completed", "Chat: the job completed")
         check(chat["result"]["choices"][0]["message"]["content"] == "Echo: Hello from n8n", "Chat: the completion came back")
-        image = runs["Image"][0]["data"]["main"][0][0]
+        image = items["Image"]
         check(image["json"]["status"] == "completed", "Image: the job completed")
         check(sorted(image["binary"]) == ["data", "data_1"], "Image: two images as binary data")
         check(all(b["mimeType"] == "image/png" for b in image["binary"].values()), "Image: image/png")
-        upscaled = runs["Upscale"][0]["data"]["main"][0][0]
+        upscaled = items["Upscale"]
         check(upscaled["json"]["status"] == "completed", "Upscale: the job completed from the image's binary data")
         check(upscaled["binary"]["data"]["mimeType"] == "image/png", "Upscale: the upscaled image as binary data")
 
-        executed = subprocess.run(
-            [n8n, "execute", "--id", chain_id, "--rawOutput"], env=n8n_env, capture_output=True, text=True, timeout=300
-        )
-        check(executed.returncode == 0, f"n8n execute (LLM chain) exited {executed.returncode}: {executed.stdout[-800:]}")
-        output = json.loads(executed.stdout[executed.stdout.index("{") :])
-        answer = output["data"]["resultData"]["runData"]["Chain"][0]["data"]["main"][0][0]["json"]
+        items = first_items(chain_id, "n8n's OpenAI nodes")
+        answer = items["Chain"]["json"]
         check(
             answer.get("text") == "Echo: Hello from the chain", f"LLM chain with OpenAI Chat Model 1.3 (Responses API): {answer}"
         )
-        message = output["data"]["resultData"]["runData"]["Message"][0]["data"]["main"][0][0]["json"]
+        message = items["Message"]["json"]
         text = message["output"][0]["content"][0]["text"] if message.get("output") else message
         check(text == "Echo: Hello from the OpenAI node", f"OpenAI node 2.1, Message a model (POST /responses): {message}")
         print("podrelay nodes load and run in n8n", N8N_VERSION)
