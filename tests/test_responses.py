@@ -3,6 +3,8 @@ refused; and the mapping of its shapes to a chat job and back."""
 
 from __future__ import annotations
 
+import json
+
 import openai
 import pytest
 import requests
@@ -146,3 +148,56 @@ def test_tools_tool_choice_and_text_format_map_to_chat_fields_and_tool_calls_map
         }
     ]
     assert shown["usage"]["input_tokens"] == 5 and shown["tools"] == request["tools"]
+
+
+WEATHER = [{"type": "function", "name": "weather", "parameters": {"type": "object", "properties": {}}}]
+
+
+@pytest.fixture(params=["worker-vllm@2.25", "worker-vllm@2.23"])
+def on_vllm(request, make_stack, emulator):
+    """A stack whose chat endpoint runs the emulated worker-vllm (its OpenAI route)."""
+    endpoint = "ep-chat-" + request.param.replace("@", "-").replace(".", "-")
+    emulator.workers[endpoint] = request.param
+    return make_stack(endpoints={"CHAT": endpoint}, runpod_workers={"CHAT": "worker-vllm"})
+
+
+def test_on_worker_vllm_a_function_tool_round_trip(on_vllm):
+    client = client_for(on_vllm)
+    asked = "What is the weather in Paris"
+    called = client.responses.create(model="gpt-4o-mini", input=asked, tools=WEATHER)
+    assert called.status == "completed" and called.model == "meta-llama/Meta-Llama-3-8B-Instruct"
+    [call] = called.output
+    assert call.type == "function_call" and call.name == "weather" and call.call_id
+    turn = [
+        {"role": "user", "content": asked},
+        {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+        {"type": "function_call_output", "call_id": call.call_id, "output": "12 degrees and rain"},
+    ]
+    answered = client.responses.create(model="gpt-4o-mini", input=turn, tools=WEATHER)
+    assert answered.output_text == "Echo: 12 degrees and rain"
+    assert [o.type for o in answered.output] == ["message"]
+
+
+def test_on_worker_vllm_streamed_text_and_tool_calls_add_up_in_the_sdks_stream_helper(on_vllm):
+    client = client_for(on_vllm)
+    with client.responses.stream(model="gpt-4o-mini", input="stream this answer") as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert final.output_text == "Echo: stream this answer" and kinds.count("response.output_text.delta") >= 2
+    with client.responses.stream(model="gpt-4o-mini", input="weather in Paris?", tools=WEATHER) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert [o.type for o in final.output] == ["function_call"]  # no empty message item before it
+    assert final.output[0].name == "weather" and "response.function_call_arguments.done" in kinds
+    assert json.loads(final.output[0].arguments) == {"query": "weather in Paris?"}
+
+
+def test_on_worker_vllm_background_then_retrieve_and_max_output_tokens(on_vllm):
+    client = client_for(on_vllm)
+    queued = client.responses.create(model="gpt-4o-mini", input="one two three four five", background=True, max_output_tokens=3)
+    assert queued.status == "queued"
+    done = wait_until(
+        lambda: (r := client.responses.retrieve(queued.id)).status not in ("queued", "in_progress") and r, timeout=60
+    )
+    assert done.status == "incomplete" and done.incomplete_details.reason == "max_output_tokens"
+    assert done.output_text == "Echo: one two"

@@ -14,8 +14,9 @@ Both start with `return_aggregate_stream: True` (`src/main.py`, 2.23 `src/handle
 
 The model stand-in follows vLLM's OpenAI server semantics: the served model's name (a
 request naming another is a 404 error), `max_tokens` (words; `finish_reason: length`),
-`stop`, `n`, tools (a call when `tool_choice` requires one or the last message names the
-tool; `finish_reason: tool_calls`), `response_format` json_object, and usage counts.
+`stop`, `n`, tools (a call when `tool_choice` requires one or the last user message names the
+tool, unless a tool's result came last: then the answer echoes it; `finish_reason:
+tool_calls`), `response_format` json_object, and usage counts.
 """
 
 from __future__ import annotations
@@ -163,7 +164,14 @@ def _last_user(messages: list) -> str:
     return next((_text_of(m.get("content")) for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), "")
 
 
+def _answered_tool(messages: list) -> bool:
+    """The conversation ends with a tool's result: the model answers with it, it calls no tool."""
+    return bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"
+
+
 def _answer_words(messages: list) -> list[str]:
+    if _answered_tool(messages):
+        return f"Echo: {_text_of(messages[-1].get('content'))}".split()
     return f"Echo: {_last_user(messages)}".split()
 
 
@@ -198,6 +206,8 @@ def _tool_call(body: dict) -> dict | None:
         tool = next((t for t in tools if t.get("name") == named), None)
     elif choice == "required":
         tool = tools[0]
+    elif _answered_tool(body["messages"]):
+        return None
     else:
         said = _last_user(body["messages"]).lower()
         tool = next((t for t in tools if str(t.get("name", "")).lower() in said), None)

@@ -12,6 +12,7 @@ event types (openai-python `types/responses/response_stream_event.py`): `respons
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import orjson
 from flask import Blueprint, Response, g, jsonify
@@ -85,51 +86,85 @@ def _stream(job: Job) -> Response:
     res = resources()
     deadline = time.monotonic() + res.settings.openai_wait_max
     release, still_allowed = hold(res.settings.openai_wait_max), alive()
-    counter = iter(range(1_000_000))
-    item_id = f"msg_{job.id}"
     started = _shown(job)  # here, in the request's context: the events are sent after it
-
-    def event(kind: str, **body) -> str:
-        payload = {"type": kind, "sequence_number": next(counter), **body}
-        return f"event: {kind}\ndata: {orjson.dumps(payload).decode()}\n\n"
+    events = _Events(f"msg_{job.id}")
 
     def relay():
-        yield event("response.created", response=started)
-        yield event("response.in_progress", response={**started, "status": "in_progress"})
-        message = {"type": "message", "id": item_id, "status": "in_progress", "role": "assistant", "content": []}
-        yield event("response.output_item.added", output_index=0, item=message)
-        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-        yield event("response.content_part.added", item_id=item_id, output_index=0, content_index=0, part=part)
+        yield events.event("response.created", response=started)
+        yield events.event("response.in_progress", response={**started, "status": "in_progress"})
         final = None
         for item in job_events(res.jobs, res.waiter, job, deadline=deadline, alive=still_allowed):
             if item.name == "chunk" and item.data.get("text"):
-                yield event(
-                    "response.output_text.delta",
-                    item_id=item_id,
-                    output_index=0,
-                    content_index=0,
-                    delta=item.data["text"],
-                    logprobs=[],
-                )
+                yield from events.text(item.data["text"])
             elif item.name == "keepalive":
                 yield ": keepalive\n\n"
             elif item.name == "job":
                 final = item.data
             elif item.name == "revoked":
-                yield event("error", code="invalid_api_key", message="The API key was revoked", param=None)
+                yield events.event("error", code="invalid_api_key", message="The API key was revoked", param=None)
                 return
         if final is None:
-            yield event("error", code="timeout", message=f"Response {shapes.PREFIX}{job.id} is still running", param=None)
+            message = f"Response {shapes.PREFIX}{job.id} is still running"
+            yield events.event("error", code="timeout", message=message, param=None)
             return
         done = shapes.response_object(final, job.shape or {})
         if done["status"] not in ("completed", "incomplete"):
-            yield event("response.failed", response=done)
+            yield events.event("response.failed", response=done)
             return
-        text = next((c["text"] for o in done["output"] if o["type"] == "message" for c in o["content"]), "")
-        yield event("response.output_text.done", item_id=item_id, output_index=0, content_index=0, text=text, logprobs=[])
-        yield event("response.content_part.done", item_id=item_id, output_index=0, content_index=0, part={**part, "text": text})
-        for index, output in enumerate(done["output"]):
-            yield event("response.output_item.done", output_index=index, item=output)
-        yield event("response.completed" if done["status"] == "completed" else "response.incomplete", response=done)
+        yield from events.finish(done)
+        yield events.event("response.completed" if done["status"] == "completed" else "response.incomplete", response=done)
 
     return event_stream(relay, release)
+
+
+class _Events:
+    """One stream's Responses events, numbered: the message item opened at its first text (so
+    a response that only calls tools has no empty message), then each function call's item."""
+
+    def __init__(self, message_id: str):
+        self.message_id, self.opened, self.streamed = message_id, False, ""
+        self._counter = iter(range(1_000_000))
+
+    def event(self, kind: str, **body) -> str:
+        payload = {"type": kind, "sequence_number": next(self._counter), **body}
+        return f"event: {kind}\ndata: {orjson.dumps(payload).decode()}\n\n"
+
+    def _part(self, text: str = "") -> dict:
+        return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+    def text(self, delta: str) -> Iterator[str]:
+        """A text delta of the message (output 0), opening it first."""
+        if not self.opened:
+            self.opened = True
+            message = {"type": "message", "id": self.message_id, "status": "in_progress", "role": "assistant", "content": []}
+            yield self.event("response.output_item.added", output_index=0, item=message)
+            at = {"item_id": self.message_id, "output_index": 0, "content_index": 0}
+            yield self.event("response.content_part.added", **at, part=self._part())
+        self.streamed += delta
+        yield self.event(
+            "response.output_text.delta", item_id=self.message_id, output_index=0, content_index=0, delta=delta, logprobs=[]
+        )
+
+    def finish(self, done: dict) -> Iterator[str]:
+        """The `.done` events of every output item; the items the stream had not opened yet
+        (text the worker did not stream, function calls) are opened and filled first."""
+        output = done["output"]
+        if self.opened and not (output and output[0]["type"] == "message"):
+            output.insert(0, {"type": "message", "id": self.message_id, "status": "completed", "role": "assistant",
+                              "content": [self._part(self.streamed)]})  # fmt: skip
+        for index, item in enumerate(output):
+            if item["type"] == "message":
+                text = item["content"][0]["text"] if item["content"] else ""
+                if not self.opened and text:
+                    yield from self.text(text)
+                at = {"item_id": self.message_id, "output_index": index, "content_index": 0}
+                yield self.event("response.output_text.done", **at, text=text, logprobs=[])
+                yield self.event("response.content_part.done", **at, part=self._part(text))
+            elif item["type"] == "function_call":
+                yield self.event(
+                    "response.output_item.added", output_index=index, item={**item, "arguments": "", "status": "in_progress"}
+                )
+                at = {"item_id": item["id"], "output_index": index}
+                yield self.event("response.function_call_arguments.delta", **at, delta=item["arguments"])
+                yield self.event("response.function_call_arguments.done", **at, arguments=item["arguments"], name=item["name"])
+            yield self.event("response.output_item.done", output_index=index, item=item)
