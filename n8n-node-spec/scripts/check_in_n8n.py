@@ -10,7 +10,8 @@ credential and a workflow (Manual Trigger -> podrelay Chat: create -> podrelay I
 generate, its prompt taken from the chat's answer -> podrelay Image: upscale, sending the
 first image's binary data), runs it with `n8n execute`, and checks each node's output. Then
 a Basic LLM Chain with n8n's own OpenAI Chat Model at its default version (Responses API
-on), then the OpenAI node's default version's "Message a model", pointed at podrelay's
+on), then the OpenAI node's default version's "Message a model", then the Embeddings OpenAI
+sub-node under a Simple Vector Store (insert, then load), all pointed at podrelay's
 `/openai/v1`. Exits non-zero on the first thing that is not as expected.
 """
 
@@ -30,7 +31,10 @@ import requests
 
 PACKAGE = Path(__file__).resolve().parent.parent
 REPO = PACKAGE.parent
-N8N_VERSION = "1.123.0"
+N8N_VERSION = "1.123.81"  # the latest 1.123 patch release
+# npm overrides: `xlsx` from the registry (n8n names a tarball URL outside it); isolated-vm 5, since
+# the 6.x that n8n 1.123.81 asks for needs Node.js 22 to build and this machine (and CI) has 20.
+OVERRIDES = {"xlsx": "0.18.5", "isolated-vm": "5.0.4"}
 
 
 def free_port() -> int:
@@ -72,7 +76,7 @@ def main() -> None:
     n8n = str(n8n_dir / "node_modules" / ".bin" / "n8n")
     if not Path(n8n).exists():
         n8n_dir.mkdir(parents=True, exist_ok=True)
-        (n8n_dir / "package.json").write_text(json.dumps({"private": True, "overrides": {"xlsx": "0.18.5"}}))
+        (n8n_dir / "package.json").write_text(json.dumps({"private": True, "overrides": OVERRIDES}))
         print(f"installing n8n {N8N_VERSION} in {n8n_dir}", flush=True)
         subprocess.run(
             ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", f"n8n@{N8N_VERSION}"], cwd=n8n_dir, check=True
@@ -194,6 +198,42 @@ def main() -> None:
             },
         }  # fmt: skip
         chain_id = n8n_api.post(f"{base}/rest/workflows", json=chain, timeout=30).json()["data"]["id"]
+        # The Embeddings OpenAI sub-node (its default version) under a Simple Vector Store: insert
+        # embeds a document through podrelay's /openai/v1/embeddings, load embeds the query and finds it.
+        embedder = {
+            "credentials": {"openAiApi": {"id": openai_id, "name": "podrelay as OpenAI"}},
+            "typeVersion": 1.2,
+            "type": "@n8n/n8n-nodes-langchain.embeddingsOpenAi",
+            "parameters": {"options": {}},
+        }
+        store = {"type": "@n8n/n8n-nodes-langchain.vectorStoreInMemory", "typeVersion": 1.3}
+        memory = {"__rl": True, "mode": "id", "value": "podrelay_check"}
+        vectors = {
+            "name": "podrelay embeddings with n8n's Embeddings OpenAI",
+            "active": False,
+            "settings": {},
+            "nodes": [
+                {"id": "1", "name": "Start", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "position": [0, 0], "parameters": {}},
+                {"id": "2", "name": "Note", "type": "n8n-nodes-base.set", "typeVersion": 3.4, "position": [200, 0],
+                 "parameters": {"mode": "raw", "jsonOutput": '{"text": "podrelay keeps results for seven days"}', "options": {}}},
+                {"id": "3", "name": "Insert", **store, "position": [400, 0], "parameters": {"mode": "insert", "memoryKey": memory}},
+                {"id": "4", "name": "Embed", **embedder, "position": [400, 200]},
+                {"id": "5", "name": "Loader", "type": "@n8n/n8n-nodes-langchain.documentDefaultDataLoader", "typeVersion": 1.1,
+                 "position": [600, 200], "parameters": {}},
+                {"id": "6", "name": "Search", **store, "position": [800, 0],
+                 "parameters": {"mode": "load", "memoryKey": memory, "prompt": "How long are results kept?", "topK": 1}},
+                {"id": "7", "name": "Embed query", **embedder, "position": [800, 200]},
+            ],
+            "connections": {
+                "Start": {"main": [[{"node": "Note", "type": "main", "index": 0}]]},
+                "Note": {"main": [[{"node": "Insert", "type": "main", "index": 0}]]},
+                "Insert": {"main": [[{"node": "Search", "type": "main", "index": 0}]]},
+                "Embed": {"ai_embedding": [[{"node": "Insert", "type": "ai_embedding", "index": 0}]]},
+                "Loader": {"ai_document": [[{"node": "Insert", "type": "ai_document", "index": 0}]]},
+                "Embed query": {"ai_embedding": [[{"node": "Search", "type": "ai_embedding", "index": 0}]]},
+            },
+        }  # fmt: skip
+        vectors_id = n8n_api.post(f"{base}/rest/workflows", json=vectors, timeout=30).json()["data"]["id"]
         os.killpg(server.pid, signal.SIGTERM)  # `n8n execute` opens the same database
         server.wait(timeout=60)
         server = None
@@ -227,6 +267,19 @@ def main() -> None:
         message = items["Message"]["json"]
         text = message["output"][0]["content"][0]["text"] if message.get("output") else message
         check(text == "Echo: Hello from the OpenAI node", f"OpenAI node 2.1, Message a model (POST /responses): {message}")
+        items = first_items(vectors_id, "n8n's Embeddings OpenAI")
+        found = items["Search"]["json"]
+        check("seven days" in json.dumps(found), f"Embeddings OpenAI 1.2: the inserted document found by its embedding: {found}")
+        embedded = requests.get(
+            f"http://127.0.0.1:{relay_port}/v1/jobs",
+            params={"surface": "embeddings"},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        ).json()["data"]
+        check(
+            len(embedded) >= 2 and all(job["status"] == "completed" for job in embedded),
+            f"Embeddings OpenAI: podrelay ran the document's and the query's embedding jobs ({len(embedded)})",
+        )
         print("podrelay nodes load and run in n8n", N8N_VERSION)
         print(f"n8n: {len(PASSED)} passed, 0 failed", flush=True)
     finally:
