@@ -72,6 +72,20 @@ def _register_cli(app: Flask) -> None:
         mapping = dict(item.split("=", 1) for item in workers if "=" in item)
         serve(host, port, Emulator(queue_time=queue_time, run_time=run_time, workers=mapping))
 
+    @app.cli.command("mcp")
+    @click.option(
+        "--url", default="http://127.0.0.1:5000", show_default=True, envvar="PODRELAY_URL", help="The podrelay to call."
+    )
+    @click.option("--key", envvar="PODRELAY_API_KEY", required=True, help="The API key its tools use (or PODRELAY_API_KEY).")
+    @click.option("--wait", default=60.0, show_default=True, help="Seconds a surface tool waits before answering the job id.")
+    def mcp(url: str, key: str, wait: float) -> None:
+        """Serve MCP on standard input and output (for desktop clients), calling a running podrelay."""
+        import anyio
+
+        from integration.mcp.server import run_stdio
+
+        anyio.run(run_stdio, url, key, wait)
+
     @app.cli.command("n8n-spec")
     @click.option("--check", is_flag=True, help="Fail if the committed spec differs from the registry's.")
     def n8n_spec(check: bool) -> None:

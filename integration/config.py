@@ -156,6 +156,10 @@ class Settings:
     held_per_key: int = setting("HELD_PER_KEY", 100, _INT)  # requests held open per key, all web processes
     hold_max_seconds: float = setting("HOLD_MAX_SECONDS", 3600.0, _FLOAT)  # the longest a stream stays open
     openai_wait_max: float = setting("OPENAI_WAIT_MAX", 300.0, _FLOAT)  # how long an OpenAI-mode request is held
+    mcp_enabled: bool = setting("MCP_ENABLED", True, "flag")  # the MCP server at /mcp
+    mcp_tool_wait: float = setting(
+        "MCP_TOOL_WAIT", 60.0, _FLOAT
+    )  # how long an MCP surface tool waits before answering the job id
     # A router in front that ends a request with no first byte after this many seconds
     # (Heroku's 30 s, H12); 0: none, unless DYNO says Heroku's router is there.
     router_timeout: float = setting("ROUTER_TIMEOUT", 0.0, _FLOAT)

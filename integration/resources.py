@@ -24,6 +24,7 @@ from integration.files.store import DirectoryStore, S3Store, open_store
 from integration.jobs.store import JobStore
 from integration.jobs.tasks import QUEUE_NAME
 from integration.jobs.waiting import JobWaiter
+from integration.mcp.process import McpProcess
 from integration.metrics import Metrics
 from integration.redis.budget import CallBudget
 from integration.redis.connection import connect, resolve_url
@@ -181,6 +182,16 @@ class Resources:
             pool_size=pool_size,
             on_call=self.count_runpod_call,
         )
+
+    @cached_property
+    def mcp(self) -> McpProcess:
+        """The MCP server's child process (started by the first `/mcp` request)."""
+        return McpProcess(self.settings.mcp_tool_wait)
+
+    def close(self) -> None:
+        """Stop what this process started beside itself (the MCP child)."""
+        if "mcp" in self.__dict__:
+            self.mcp.close()
 
     def count_runpod_call(self, operation: str, status: str) -> None:
         """A RunPod call and how it ended (HTTP status or error), for `/metrics`."""

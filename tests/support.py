@@ -218,6 +218,7 @@ class Stack:
         self.kill_workers(signal.SIGKILL)  # quick; graceful stops are not what these tests check
         if self.server is not None:
             self.server.shutdown()
+        of(self.app).close()  # the MCP child, if a test started it
         if self.web is not None:
             stop_process(self.web)
 

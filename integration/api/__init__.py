@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
         events,
         health,
         jobs,
+        mcp_proxy,
         openai,
         responses,
         runpod_routes,
@@ -79,3 +80,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(downloads.bp)
     app.register_blueprint(downloads.keyed, url_prefix="/v1")
+    app.register_blueprint(mcp_proxy.bp)

@@ -24,6 +24,8 @@ ERROR_TEXT = {
     402: "The key's monthly budget would be crossed (`budget_exceeded`)",
     403: "Invalid or expired signed link; an admin key's operation; the key's subscriptions at their limit",
     404: "No such object for this key",
+    405: "Method not allowed (MCP: GET and DELETE need a session, and podrelay's is stateless)",
+    406: "The Accept header does not take what this route answers (MCP: application/json and text/event-stream)",
     409: "Conflict: an idempotent request still in progress, or the job is already final",
     413: "Body too large",
     415: "Content-Type must be application/json",
@@ -76,6 +78,15 @@ def operations(converter) -> dict[str, Op]:
             keyed=False,
         ),
         "docs.openapi_json": Op("This document", "Operations", {200: (None, [JSON])}, keyed=False),
+        "mcp.mcp_endpoint": Op(
+            "The MCP server (streamable HTTP, stateless): JSON-RPC in, JSON or Server-Sent Events out",
+            "MCP",
+            {200: (None, [JSON, "text/event-stream"]), 202: (None, [JSON])},
+            errors=(400, 404, 405, 406, 413, 415),
+        ),
+        "mcp.protected_resource": Op(
+            "OAuth protected resource metadata for /mcp (RFC 9728)", "MCP", {200: (None, [JSON])}, keyed=False
+        ),
         "docs.docs_page": Op("The API docs page (Swagger UI)", "Operations", {200: (None, ["text/html"])}, keyed=False),
         "docs.docs_asset": Op("The docs page's own files", "Operations", {200: (None, ANY)}, errors=(404,), keyed=False),
         "enqueue.models": Op("Every model with its surface, route, price", "Models", {200: "ModelList"}),
