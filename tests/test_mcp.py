@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import signal
 import sys
 
 import anyio
@@ -18,7 +19,7 @@ from mcp.shared.exceptions import MCPError
 from integration import surfaces
 from integration.accounts.keys import create_key, set_limits
 from integration.mcp import tools
-from tests.support import ROOT
+from tests.support import ROOT, wait_until
 
 CHAT = {"messages": [{"role": "user", "content": "Hello from an agent"}]}
 
@@ -27,15 +28,15 @@ def run(coroutine_function, *args):
     return anyio.run(coroutine_function, *args)
 
 
-async def _session(stack, key: str, use):
+async def _session(stack, key: str, use, mode: str):
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=120) as http:
-        async with Client(streamable_http_client(f"{stack.base_url}/mcp", http_client=http)) as client:
+        async with Client(streamable_http_client(f"{stack.base_url}/mcp", http_client=http), mode=mode) as client:
             return await use(client)
 
 
-def over_http(stack, use, key: str | None = None):
+def over_http(stack, use, key: str | None = None, mode: str = "auto"):
     """`use(client)` in an MCP session with podrelay's `/mcp`, as `key` (the stack's by default)."""
-    return run(_session, stack, key or stack.key, use)
+    return run(_session, stack, key or stack.key, use, mode)
 
 
 def text_of(result) -> str:
@@ -47,6 +48,8 @@ def test_tools_are_every_surface_and_the_job_tools_with_the_openapi_schemas(make
     document = requests.get(f"{stack.base_url}/openapi.json", timeout=30).json()
 
     async def use(client):
+        assert client.protocol_version == "2026-07-28"  # the current protocol: every Mcp-* header got through
+        assert client.server_info.name == "podrelay"
         return (await client.list_tools()).tools
 
     listed = {tool.name: tool for tool in over_http(stack, use)}
@@ -87,6 +90,35 @@ def test_chat_images_and_the_job_tools_and_resources(make_stack):
     assert '"status": "completed"' in read.contents[0].text
     assert "chat" in models.contents[0].text
     assert stack.job(chat.structured_content["id"])["surface"] == "chat"  # a job like any other
+
+
+def test_a_client_of_the_previous_protocol_initializes_and_calls_tools_statelessly(make_stack):
+    stack = make_stack()
+
+    async def use(client):
+        assert client.protocol_version < "2026-07-28"  # the initialize handshake of 2025-11-25 and before
+        tools_listed = {tool.name for tool in (await client.list_tools()).tools}
+        return tools_listed, await client.call_tool("chat", CHAT)
+
+    listed, chat = over_http(stack, use, mode="legacy")
+    assert "chat" in listed and "Echo: Hello from an agent" in text_of(chat)
+
+
+def test_audio_comes_back_as_audio_content_and_video_as_a_link_to_its_download(make_stack):
+    stack = make_stack()
+
+    async def use(client):
+        speech = await client.call_tool("speech", {"input": "Hello from an agent", "voice": "af_bella"})
+        video = await client.call_tool("video", {"prompt": "waves at dusk", "duration": 2})
+        return speech, video
+
+    speech, video = over_http(stack, use)
+    [audio] = [part for part in speech.content if part.type == "audio"]
+    assert audio.mime_type == "audio/wav" and base64.b64decode(audio.data).startswith(b"RIFF")
+    [link] = [part for part in video.content if part.type == "resource_link"]
+    assert link.mime_type == "video/mp4" and link.size > 0
+    downloaded = stack.http.get(str(link.uri), timeout=30)
+    assert downloaded.status_code == 200 and downloaded.headers["Content-Type"].startswith("video/mp4")
 
 
 def test_a_slow_job_reports_progress_and_answers_its_id_when_the_wait_ends_first(make_stack, slow_emulator):
@@ -142,6 +174,8 @@ def test_refusals_are_tool_errors_naming_why(make_stack):
 
 
 def test_without_a_valid_key_the_endpoint_is_a_401_with_the_metadata(make_stack):
+    off = make_stack(mcp_enabled=False)
+    assert off.http.post(f"{off.base_url}/mcp", json={}, timeout=30).status_code == 404
     stack = make_stack()
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
     for headers in ({}, {"Authorization": "Bearer pr_wrong"}):
@@ -184,10 +218,30 @@ def test_through_the_procfiles_web_process_and_its_child_ends_with_it(make_stack
     chat = over_http(stack, use)
     assert not chat.is_error and "Echo: Hello from an agent" in text_of(chat)
     assert seen  # the progress notifications came through gunicorn's gevent workers as they were sent
-    children = [p for p in mcp_children() if f"--base-url http://127.0.0.1:{stack.base_url.rsplit(':', 1)[1]}" in p]
-    assert children, "the web process runs its MCP server in a child"
+    port = stack.base_url.rsplit(":", 1)[1]
+    children = [line for line in mcp_children() if f"--base-url http://127.0.0.1:{port}" in line]
+    assert 1 <= len(children) <= 2  # one per gunicorn worker that has had an MCP request
+    child_pid = int(children[0].split()[0])
+    os.kill(parent_of(child_pid), signal.SIGKILL)  # its gunicorn worker, killed: gunicorn starts another
+    wait_until(
+        lambda: not os.path.exists(f"/proc/{child_pid}") or zombie(child_pid), timeout=30, message="the child outlived its parent"
+    )
+    again = over_http(stack, use)  # the new worker starts its own
+    assert not again.is_error and "Echo: Hello from an agent" in text_of(again)
+    children = [line for line in mcp_children() if f"--base-url http://127.0.0.1:{port}" in line]
     stack.close()
-    assert not [p for p in mcp_children() if p in children]
+    assert children and not [line for line in mcp_children() if line in children]
+
+
+def parent_of(pid: int) -> int:
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+
+
+def zombie(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def mcp_children() -> list[str]:

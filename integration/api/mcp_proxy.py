@@ -21,8 +21,9 @@ from integration.api.errors import render
 from integration.errors import ApiError
 
 bp = Blueprint("mcp", __name__)
-FORWARDED = ("Authorization", "Content-Type", "Accept", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-ID")
-ANSWERED = ("Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version", "Cache-Control")
+# What passes through besides every `Mcp-*` header (the 2026-07-28 protocol routes on `Mcp-Method`).
+FORWARDED = ("authorization", "content-type", "accept", "last-event-id")
+ANSWERED = ("content-type", "cache-control")
 CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 60.0  # the child sends progress every few seconds while a tool waits
 METADATA = "/.well-known/oauth-protected-resource"
 REFUSALS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable"}
@@ -33,6 +34,10 @@ ANSWER_MAX = 420.0  # wall clock for one answer: job_wait's longest wait and the
 def _resource() -> str:
     base = resources().settings.public_base_url or request.host_url.rstrip("/")
     return f"{base.rstrip('/')}/mcp"
+
+
+def _mcp_header(name: str) -> bool:
+    return name.lower().startswith("mcp-")
 
 
 def _loopback() -> str:
@@ -61,7 +66,7 @@ def mcp_endpoint():
         return answer
     request.max_content_length = res.settings.upload_max_bytes  # a tool's arguments may carry a data URI
     port = res.mcp.port(_loopback())
-    headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
+    headers = {name: value for name, value in request.headers.items() if name.lower() in FORWARDED or _mcp_header(name)}
     try:
         upstream = requests.request(
             request.method,
@@ -88,7 +93,7 @@ def mcp_endpoint():
 
     if upstream.status_code >= 400:
         raise _refusal(upstream)
-    answered = {name: upstream.headers[name] for name in ANSWERED if name in upstream.headers}
+    answered = {name: value for name, value in upstream.headers.items() if name.lower() in ANSWERED or _mcp_header(name)}
     answered["X-Accel-Buffering"] = "no"
     return Response(stream_with_context(body()), status=upstream.status_code, headers=answered)
 
