@@ -81,14 +81,14 @@ def bench_env(redis_url: str, emulator_port: int | None = None, **extra: str) ->
     return env
 
 
-def create_key(env: dict) -> str:
+def create_key(env: dict, name: str = "bench") -> str:
     """A new API key without limits, made with the CLI as an operator would."""
 
     def flask(*args: str) -> str:
         command = [sys.executable, "-m", "flask", "--app", "app", *args]
         return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
 
-    lines = flask("keys", "create", "bench").strip().splitlines()
+    lines = flask("keys", "create", name).strip().splitlines()
     key_id = lines[0].split()[2]  # "Created key key_... (bench). ..."
     flask("keys", "limits", key_id, "--rpm", "unlimited", "--concurrency", "unlimited", "--budget", "unlimited")
     return lines[-1]

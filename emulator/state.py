@@ -12,7 +12,8 @@ it, retried twice.
 
 A test steers jobs with `steer(endpoint_id, controls)` (the next jobs on an endpoint), or
 a `custom` endpoint's input may carry `emulate: {outcome, queue, delay, error, output,
-forget}`: `outcome`, `error` and `output` replace what the worker would answer.
+forget}`: `outcome`, `error` and `output` replace what the worker would answer;
+`answer_after` holds that `/run` call's answer for so many seconds.
 """
 
 from __future__ import annotations
@@ -169,6 +170,8 @@ class Emulator:
             planned = self.steering.get(endpoint_id)
             steered = planned.popleft() if planned else None
         controls = steered or (job_input.get("emulate") if isinstance(job_input.get("emulate"), dict) else {})
+        if controls.get("answer_after"):  # this /run call takes that long to answer (a slow or stuck API)
+            time.sleep(float(controls["answer_after"]))
         now = time.time()
         queue = float(controls.get("queue", self.queue_time))
         job_id = f"sync-{uuid.uuid4()}" if sync else f"{uuid.uuid4()}-u1"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
+from integration.jobs import deadlines
 from integration.jobs.record import Job, JobStatus
 from integration.jobs.tasks import enqueue_cancel
 from integration.resources import Resources
@@ -42,6 +43,9 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
     attempts = job.submit_attempts + 1
     if not res.jobs.update(job.id, only_if=(JobStatus.QUEUED,), submit_attempts=attempts).applied:
         return "skipped"  # cancelled or finished meanwhile
+    if job.deadline and time.time() >= job.deadline:  # never sent to RunPod after its deadline
+        res.jobs.transition(job, JobStatus.CANCELLED, (JobStatus.QUEUED,), error=deadlines.ERROR)
+        return "deadline"
     settings = res.settings
     webhook = res.tokens.url(settings.public_base_url, job.id) if settings.public_base_url else None
     try:

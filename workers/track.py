@@ -18,10 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
+from integration.accounts.keys import stored_limits
+from integration.accounts.limits import Limits
 from integration.files import results
 from integration.files.store import FileMissing
+from integration.jobs import deadlines, fairness
 from integration.jobs.outcomes import apply_status, expire, result_of
-from integration.jobs.record import Job, JobStatus
+from integration.jobs.record import UNFINISHED, Job, JobStatus
+from integration.jobs.tasks import enqueue_cancel
 from integration.readiness import HEARTBEAT_EVERY, beat, worker_name
 from integration.redis.connection import redis_problem
 from integration.resources import Resources
@@ -46,6 +50,12 @@ class Tracker:
         self.runpod = resources.runpod_client(retries=0, pool_size=self.settings.tracker_concurrency)
         self.budgets = resources.runpod_budgets
         self.pool = ThreadPoolExecutor(self.settings.tracker_concurrency, thread_name_prefix="poll")
+        # Calls in flight: each runs on its own, so a slow one delays only its job; the loop
+        # goes on leasing and submitting while there is room in the pool.
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._freed = threading.Event()
+        self._weights: dict[str, tuple[float, float]] = {}  # key id -> (its share weight, until when known)
 
     def run(self) -> None:
         """Loop until stopped; errors are logged and the loop goes on (jobs stay leased)."""
@@ -66,36 +76,109 @@ class Tracker:
         self.pool.shutdown(wait=True)
 
     def _idle(self) -> None:
+        if self._room() <= 0:  # every call slot busy: until one is free
+            self._freed.wait(0.5)
+            self._freed.clear()
+            return
         due = self.res.jobs.pending.next_due()
         timeout = 1.0 if due is None else min(1.0, max(0.01, due - time.time()))
+        if self.res.jobs.fair.endpoints():  # jobs wait for budget: it renews each second
+            timeout = min(timeout, max(0.01, 1.0 - time.time() % 1.0))
         self.res.jobs.wait_for_due(timeout)
 
+    def _room(self) -> int:
+        with self._lock:
+            return self.settings.tracker_concurrency - self._in_flight
+
+    def _start(self, step, job: Job) -> None:
+        """Run one job's step in the pool, without waiting for it."""
+        with self._lock:
+            self._in_flight += 1
+
+        def done(_future) -> None:
+            with self._lock:
+                self._in_flight -= 1
+            self._freed.set()
+
+        self.pool.submit(step, job).add_done_callback(done)
+
     def tick(self) -> int:
-        """One round: lease due jobs and move each; returns how many were leased."""
+        """One round: end jobs past their deadline, lease due jobs, queue the ones to submit for
+        their endpoint's budget (fairly across keys), and start each step that has room in the
+        pool: submissions first, up to half of it; returns how many things it did."""
         now = time.time()
+        self._end_overdue(now)
         ids = self.res.jobs.pending.claim_due(now, BATCH, self.settings.lease_seconds)
-        if not ids:
-            return 0
-        to_submit: list[Job] = []
+        to_queue: list[Job] = []
         to_poll: list[Job] = []
-        to_apply: list[Job] = []  # a callback came: applied beside the calls (its files may go to the store)
-        for job_id, job in zip(ids, self.res.jobs.get_many(ids), strict=True):
+        steps: list = []
+        for job_id, job in zip(ids, self.res.jobs.get_many(ids) if ids else [], strict=True):
             if job is None or job.status.final:
                 self.res.jobs.pending.remove(job_id)
             elif job.callback:
-                to_apply.append(job)
+                steps.append((self._apply_callback, job))  # its files may go to the store: beside the calls
             elif job.direct and not job.runpod_id:
                 self._unrecorded(job)
             elif job.status == JobStatus.QUEUED or not job.runpod_id:
-                to_submit.append(job)
+                to_queue.append(job)
             else:
                 to_poll.append(job)
-        work = [(self._apply_callback, job) for job in to_apply]
-        work += [(self._submit, job) for job in self._within_budget("run", to_submit, now)]
+        self._queue_fairly(to_queue, now)
         for job in self._within_budget("status", to_poll, now):
-            work.append((self._stream if job.streaming else self._poll, job))
-        list(self.pool.map(lambda step: step[0](step[1]), work))
-        return len(ids)
+            steps.append((self._stream if job.streaming else self._poll, job))
+        room = self._room()
+        submits = self._fair_turns(max(room // 2, room - len(steps)), now)
+        fits = max(0, room - len(submits))
+        work, later = [(self._submit, job) for job in submits] + steps[:fits], steps[fits:]
+        if later:  # no room for them now: due again in a moment (their lease would hold them a minute)
+            self.res.jobs.pending.schedule_many({job.id: now + 0.1 for _, job in later})
+        for step, job in work:
+            self._start(step, job)
+        return 0 if later else len(work) + len(to_queue)  # 0: the loop waits for room
+
+    def _weight(self, key_id: str, now: float) -> float:
+        known = self._weights.get(key_id)
+        if known is None or known[1] < now:
+            stored = Limits.resolve(stored_limits(self.res.redis, key_id), self.settings).share_weight
+            known = self._weights[key_id] = (stored or 1.0, now + 5.0)
+        return known[0]
+
+    def _queue_fairly(self, jobs: list[Job], now: float) -> None:
+        """Queued jobs join their key's queue on their endpoint (fairness.py); in the pending set
+        they are due again only as a safety net, should the queue's tracker die holding them."""
+        by_endpoint: dict[str, list] = {}
+        for job in jobs:
+            place = fairness.score(job.priority, job.created)
+            by_endpoint.setdefault(job.endpoint_id, []).append((job.key_id, self._weight(job.key_id, now), job.id, place))
+        for endpoint_id, waiting in by_endpoint.items():
+            self.res.jobs.fair.push(endpoint_id, waiting)
+        self.res.jobs.pending.schedule_many({job.id: now + fairness.WAIT_SAFETY for job in jobs})
+
+    def _fair_turns(self, room: int, now: float) -> list[Job]:
+        """The queued jobs to submit now: each endpoint's /run budget for this second, shared
+        across the keys waiting on it by weight, up to `room` calls in all."""
+        chosen: list[str] = []
+        budget = self.budgets["run"]
+        for endpoint_id in self.res.jobs.fair.endpoints():
+            if room - len(chosen) <= 0:
+                break
+            granted = budget.take(endpoint_id, room - len(chosen), now)
+            taken = self.res.jobs.fair.pop(endpoint_id, granted)
+            budget.give_back(endpoint_id, granted - len(taken), now)
+            chosen += taken
+        if not chosen:
+            return []
+        self.res.jobs.pending.schedule_many({job_id: now + self.settings.lease_seconds for job_id in chosen})
+        return [job for job in self.res.jobs.get_many(chosen) if job is not None]
+
+    def _end_overdue(self, now: float) -> None:
+        """Jobs past their deadline end `cancelled` (`deadline_exceeded`), at RunPod too once submitted."""
+        overdue = self.res.jobs.deadlines.due(now)
+        for job in filter(None, self.res.jobs.get_many(overdue) if overdue else []):
+            outcome = self.res.jobs.transition(job, JobStatus.CANCELLED, UNFINISHED, error=deadlines.ERROR)
+            if outcome.applied and outcome.previous != JobStatus.QUEUED:
+                enqueue_cancel(self.res.queue, job.id)
+        self.res.jobs.deadlines.done(overdue)
 
     def _unrecorded(self, job: Job) -> None:
         """A direct job is submitted by the web process that stored it; one whose submission was

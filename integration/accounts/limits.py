@@ -42,6 +42,8 @@ LIMITS = (
     LimitSpec("rpm", "requests_per_minute", int, lambda s: s.rate_limit_per_minute or None, "Requests per minute"),
     LimitSpec("concurrency", "jobs_in_flight", int, lambda s: s.jobs_in_flight_limit or None, "Jobs in flight at once"),
     LimitSpec("budget", "monthly_budget", float, lambda s: s.monthly_budget, "Monthly budget in USD"),
+    # Not a limit but a share: of each endpoint's /run budget, against the other keys waiting (integration/jobs/fairness.py).
+    LimitSpec("weight", "share_weight", float, lambda s: 1.0, "Share of each endpoint's submissions (default 1)"),
 )
 LIMIT_FIELDS = {spec.name: spec.field for spec in LIMITS}
 
@@ -56,14 +58,16 @@ def parse_limit(name: str, value: str) -> str:
     spec = next((s for s in LIMITS if s.name == name), None)
     if spec is None:
         raise ValueError(f"unknown limit {name}")
-    if value == UNLIMITED or (value.strip() == "0" and spec.name != "budget"):
+    if spec.name == "weight" and value == UNLIMITED:
+        raise ValueError("weight must be a number above 0")
+    if value == UNLIMITED or (value.strip() == "0" and spec.name not in ("budget", "weight")):
         return UNLIMITED  # 0 means no limit, as RATE_LIMIT_PER_MINUTE=0 and MAX_JOBS_IN_FLIGHT=0 do
     try:
         number = spec.parse(value)
     except ValueError:
         raise ValueError(f"{name} must be a number, 'unlimited' or 'default', not {value!r}") from None
-    if number < 0:
-        raise ValueError(f"{name} must not be negative")
+    if number < 0 or (spec.name == "weight" and not 0 < number <= 1000):
+        raise ValueError(f"{name} must not be negative" if number < 0 else "weight must be above 0 and at most 1000")
     return str(number)
 
 
@@ -74,6 +78,7 @@ class Limits:
     requests_per_minute: int | None
     jobs_in_flight: int | None
     monthly_budget: float | None
+    share_weight: float | None = 1.0
 
     @classmethod
     def resolve(cls, stored: dict[str, str], settings: Settings) -> Limits:
@@ -95,7 +100,8 @@ class Limits:
             return f"{'unlimited' if value is None else f'{value:g}'} {unit}"
 
         budget = "no monthly budget" if self.monthly_budget is None else f"{self.monthly_budget:g} USD/month"
-        return ", ".join([show(self.requests_per_minute, "requests/minute"), show(self.jobs_in_flight, "jobs in flight"), budget])
+        shown = [show(self.requests_per_minute, "requests/minute"), show(self.jobs_in_flight, "jobs in flight"), budget]
+        return ", ".join([*shown, f"weight {self.share_weight or 1:g}"])
 
 
 class LimitReached(ApiError):

@@ -9,6 +9,7 @@ job) or N seconds pass (the usual 202); waiting holds no worker and polls nothin
 from __future__ import annotations
 
 import logging
+import time
 
 import redis
 from flask import Blueprint, g, jsonify, request
@@ -19,7 +20,7 @@ from integration.api.context import alive, caller, hold, json_body, resources
 from integration.jobs.accept import accept
 from integration.jobs.record import Job
 from integration.jobs.waiting import preferred_wait
-from integration.surfaces.fields import load
+from integration.surfaces.fields import deadline_of, load
 
 log = logging.getLogger(__name__)
 bp = Blueprint("enqueue", __name__)
@@ -42,7 +43,9 @@ def enqueue_answer(job: Job, surface: surfaces.Surface) -> dict:
 
 def _enqueue(surface: surfaces.Surface):
     res = resources()
-    job = accept(res, caller(), g.request_id, surface, load(surface.schema, json_body()))
+    request_data = load(surface.schema, json_body())
+    deadline = deadline_of(request_data, request.headers.get("Cancel-After"), time.time())
+    job = accept(res, caller(), g.request_id, surface, request_data, deadline=deadline)
     wait = preferred_wait(request.headers.get("Prefer"), res.settings.prefer_wait_max)
     if wait:
         wait = res.settings.held(wait)  # under a router's first-byte limit: its 202 comes in time

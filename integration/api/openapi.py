@@ -139,6 +139,15 @@ def _operation(op: Op, method: str, params: list) -> dict:
                     "description": "wait or wait=N (RFC 7240)",
                 }
             )
+            parameters.append(
+                {
+                    "name": "Cancel-After",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "pattern": "^([0-9]+h)?([0-9]+m)?([0-9]+(\\.[0-9]+)?s?)?$"},
+                    "description": "Cancel the job if it has not finished this long from now (90s, 5m, 1h30m)",
+                }
+            )
     responses = {str(code): {"description": "OK", "content": _content(answer)} for code, answer in op.answers.items()}
     for code in sorted(statuses):
         responses[str(code)] = {

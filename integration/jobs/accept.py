@@ -32,6 +32,7 @@ def accept(
     job_input: dict | None = None,
     uploads: dict[str, Upload] | None = None,
     shape: dict | None = None,
+    deadline: float | None = None,
 ) -> Job:
     """Store a job for a validated request (the worker's input built by the surface unless
     given); 400 for a routing or webhook problem, 429/402 when the key's limits refuse it.
@@ -64,6 +65,8 @@ def accept(
             webhook_url=request.get("webhook_url"),
             webhook_events=",".join(request["webhook_events"]) if request.get("webhook_events") else None,
             policy=request.get("policy"),
+            priority=request.get("priority"),
+            deadline=deadline,
             request_id=request_id,
             cost=res.prices.estimate(surface, model, request)["estimated_cost"],
             id=job_id,

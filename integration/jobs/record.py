@@ -39,7 +39,7 @@ UNFINISHED = (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.RUNNING)
 
 _JSON_FIELDS = ("input", "result", "error", "policy", "callback", "shape")
 _BOOL_FIELDS = ("direct", "relay_stream")
-_FLOAT_FIELDS = ("created", "submitted", "started", "finished", "cost")
+_FLOAT_FIELDS = ("created", "submitted", "started", "finished", "cost", "deadline")
 _INT_FIELDS = ("submit_attempts", "polls")
 
 
@@ -74,6 +74,8 @@ class Job:
     direct: bool = False  # created by a RunPod direct route: its input is RunPod's own
     shape: dict | None = None  # how the client asked for the result (e.g. encoding_format)
     relay_stream: bool = False  # a client asked for a direct job's stream: podrelay reads it into the log
+    priority: str | None = None  # high | normal | low, among the key's own waiting jobs; None: normal
+    deadline: float | None = None  # cancelled (`deadline_exceeded`) if not finished by then; never submitted after it
 
     @property
     def streaming(self) -> bool:

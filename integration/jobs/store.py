@@ -25,7 +25,9 @@ from integration.accounts.limits import LimitReached, Limits, month, reservation
 from integration.accounts.ratelimit import RateCount
 from integration.errors import not_found
 from integration.files.store import DirectoryStore, S3Store
+from integration.jobs.deadlines import Deadlines
 from integration.jobs.events import EVENT_TYPES, EVENTS, Event
+from integration.jobs.fairness import FairQueue
 from integration.jobs.log import CHANGED, LOG, LOG_KEPT_AFTER_END, JobLog
 from integration.jobs.record import UNFINISHED, Job, JobStatus, compact
 from integration.logs import job_ids
@@ -80,6 +82,8 @@ class JobStore:
         self.log = JobLog(conn, result_ttl)  # status changes and streamed output, in order
         self._transition = scripts.load(conn, __file__, "transition.lua")
         self.pending = LeasedSet(conn, PENDING)
+        self.fair = FairQueue(conn)  # queued jobs waiting for their endpoint's /run budget, per key
+        self.deadlines = Deadlines(conn)
         self._create = scripts.load(conn, __file__, "create.lua", include=ratelimit.WINDOW_LUA)
 
     # -- accept ---------------------------------------------------------------------
@@ -112,6 +116,8 @@ class JobStore:
             raise LimitReached.budget(budget, period, float(answer[1]), float(answer[2]), cost)
         if job.runpod_id:
             self.index_runpod_id(job.id, job.runpod_id)
+        if job.deadline:
+            self.deadlines.add(job.id, job.deadline)
         if self.metrics is not None:
             self.metrics.inc("podrelay_job_transitions_total", surface=job.surface, status=job.status.value)
 

@@ -38,3 +38,8 @@ class CallBudget:
         if granted < wanted:
             self.conn.decrby(key, wanted - granted)
         return granted
+
+    def give_back(self, name: str, unused: int, now: float) -> None:
+        """Return calls taken for `name` this second and not made."""
+        if unused > 0:
+            self.conn.decrby(_BUDGET.format(self.operation, name, int(now)), unused)

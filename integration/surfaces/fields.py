@@ -7,6 +7,7 @@ through to the RunPod worker's input (`extras`). A failed validation becomes a 4
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
@@ -16,7 +17,14 @@ from integration.jobs.events import JOB_EVENT_NAMES
 
 MAX_STRING = 1_000_000  # a prompt or message may be long, but not unbounded
 MAX_ITEMS = 2048
-OWN_FIELDS = {"model", "webhook_url", "webhook_events", "policy"}  # podrelay consumes these; the rest may pass through
+OWN_FIELDS = {
+    "model",
+    "webhook_url",
+    "webhook_events",
+    "policy",
+    "priority",
+    "deadline",
+}  # podrelay consumes these; the rest may pass through
 # Worker input keys podrelay sets from the request's own fields, prices among them: a
 # pass-through field may never set them (`num_images: 1000` beside `n: 1`).
 DERIVED = {"num_images", "width", "height", "num_frames", "sampling_params", "max_tokens", "duration"}
@@ -92,6 +100,10 @@ class RequestSchema(Schema):
     )
     # RunPod's execution policy (executionTimeout, lowPriority, ttl), sent beside `input`.
     policy = fields.Nested(PolicySchema)
+    # Its place among the key's own waiting jobs (integration/jobs/fairness.py); not RunPod's lowPriority.
+    priority = fields.String(validate=validate.OneOf(["high", "normal", "low"]))
+    # When it must be finished by (RFC 3339): cancelled then, never submitted after it (or `Cancel-After`).
+    deadline = fields.AwareDateTime(format="iso")
 
 
 def size_field() -> fields.String:
@@ -141,3 +153,30 @@ def load(schema: Schema, body: dict) -> dict:
     except ValidationError as error:
         param, message = _first_error(error.messages)
         raise validation_error(f"Invalid value for '{param}': {message}", param or None) from None
+
+
+DEADLINE_MAX = 7 * 24 * 3600.0  # a deadline further off than this is refused
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+
+
+def deadline_of(request: dict, cancel_after: str | None, now: float) -> float | None:
+    """When a validated request's job must end: its `deadline`, or now plus a `Cancel-After`
+    header (Replicate's duration: `90`, `90s`, `5m`, `1h30m`), the earlier of the two; 400 naming
+    the one that is in the past, unreadable or more than a week away."""
+    found: list[tuple[float, str]] = []
+    if request.get("deadline") is not None:
+        found.append((request["deadline"].timestamp(), "deadline"))
+    if cancel_after is not None:
+        matched = _DURATION.match(cancel_after.strip())
+        if not cancel_after.strip() or matched is None:
+            raise validation_error("Invalid 'Cancel-After' header: a duration such as 90s, 5m or 1h30m", "Cancel-After")
+        hours, minutes, seconds = (float(part or 0) for part in matched.groups())
+        found.append((now + hours * 3600 + minutes * 60 + seconds, "Cancel-After"))
+    if not found:
+        return None
+    when, name = min(found)
+    if when <= now + 1:
+        raise validation_error(f"Invalid value for '{name}': it has passed (or is less than a second away)", name)
+    if when > now + DEADLINE_MAX:
+        raise validation_error(f"Invalid value for '{name}': more than 7 days away", name)
+    return when
