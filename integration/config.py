@@ -157,6 +157,10 @@ class Settings:
     hold_max_seconds: float = setting("HOLD_MAX_SECONDS", 3600.0, _FLOAT)  # the longest a stream stays open
     openai_wait_max: float = setting("OPENAI_WAIT_MAX", 300.0, _FLOAT)  # how long an OpenAI-mode request is held
     mcp_enabled: bool = setting("MCP_ENABLED", True, "flag")  # the MCP server at /mcp
+    circuit_failures: int = setting(
+        "CIRCUIT_FAILURES", 5, _INT
+    )  # consecutive /run failures that open an endpoint's circuit (0: never)
+    circuit_cooldown: float = setting("CIRCUIT_COOLDOWN", 30.0, _FLOAT)  # how long it stays open before a probe
     mcp_tool_wait: float = setting(
         "MCP_TOOL_WAIT", 60.0, _FLOAT
     )  # how long an MCP surface tool waits before answering the job id

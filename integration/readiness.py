@@ -17,6 +17,7 @@ import redis
 from integration.jobs.store import OVERDUE_AFTER, count_pending
 from integration.jobs.tasks import QUEUE_NAME
 from integration.runpod import refusals
+from integration.runpod.circuit import count_open, open_circuits
 from integration.webhooks.deliveries import count_due
 
 RQ_QUEUE = f"rq:queue:{QUEUE_NAME}"  # RQ's list of waiting tasks
@@ -63,6 +64,9 @@ def readiness(conn: redis.Redis, max_overdue: int) -> tuple[bool, dict]:
             f"RunPod rejected podrelay's API key (HTTP {refused['status']}, endpoint {refused['endpoint_id']}): "
             "jobs cannot be submitted; fix RUNPOD_API_KEY"
         )
+    circuits = open_circuits(conn)
+    if circuits:  # podrelay still accepts jobs: they wait until the endpoint answers again
+        checks["circuits"] = circuits
     if problems:
         checks["problems"] = problems
     return not problems, checks
@@ -76,7 +80,8 @@ def gauges(conn: redis.Redis) -> dict[str, tuple[str, float]]:
     count_due(pipe, now)
     pipe.zcount(WORKERS, now - HEARTBEAT_STALE, "+inf")
     pipe.llen(RQ_QUEUE)
-    unfinished, overdue_jobs, deliveries, overdue_deliveries, workers, tasks = pipe.execute()
+    count_open(pipe)
+    unfinished, overdue_jobs, deliveries, overdue_deliveries, workers, tasks, circuits = pipe.execute()
     return {
         "podrelay_jobs_unfinished": ("Jobs accepted and not yet final", unfinished),
         "podrelay_jobs_overdue": (f"Unfinished jobs due more than {OVERDUE_AFTER:.0f} s ago", overdue_jobs),
@@ -84,4 +89,5 @@ def gauges(conn: redis.Redis) -> dict[str, tuple[str, float]]:
         "podrelay_deliveries_overdue": (f"Deliveries due more than {OVERDUE_AFTER:.0f} s ago", overdue_deliveries),
         "podrelay_workers_alive": (f"Worker processes that reported in the last {HEARTBEAT_STALE:.0f} s", workers),
         "podrelay_rq_queue_length": ("RQ tasks (cancels) waiting", tasks),
+        "podrelay_runpod_circuits_open": ("Endpoints whose circuit is open or half-open (no /run calls but a probe)", circuits),
     }

@@ -30,6 +30,7 @@ from integration.redis.budget import CallBudget
 from integration.redis.connection import connect, resolve_url
 from integration.redis.group_commit import GroupCommit
 from integration.runpod.callbacks import CallbackTokens
+from integration.runpod.circuit import Circuits
 from integration.runpod.client import RunPodClient
 from integration.surfaces.prices import PriceTable
 from integration.webhooks.deliveries import DeliveryStore
@@ -182,6 +183,12 @@ class Resources:
             pool_size=pool_size,
             on_call=self.count_runpod_call,
         )
+
+    @cached_property
+    def circuits(self) -> Circuits:
+        """Each endpoint's circuit breaker (integration/runpod/circuit.py)."""
+        s = self.settings
+        return Circuits(self.redis, s.circuit_failures, s.circuit_cooldown, s.lease_seconds)
 
     @cached_property
     def mcp(self) -> McpProcess:

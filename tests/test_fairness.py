@@ -127,3 +127,35 @@ def test_a_keys_weight_is_a_limit_row_above_zero(redis_url):
     for bad in ("0", "-1", "unlimited", "5000"):
         with pytest.raises(ValueError, match="weight"):
             set_limits(conn, key.id, weight=bad)
+
+
+def test_the_circuit_opens_on_repeated_5xx_probes_and_closes_and_no_job_is_lost(make_stack, slow_emulator):
+    from collections import deque
+
+    emulator = slow_emulator(0.2)  # its own: the faults below stay in this test
+    stack = make_stack(
+        workers=0, circuit_failures=3, circuit_cooldown=1.0, retry_base=0.05, runpod_api_base=f"{emulator.base_url}/v2"
+    )
+    endpoint = stack.settings.endpoints["CHAT"]
+    admin_id, admin = create_key(stack.redis, "operator", admin=True)
+    set_limits(stack.redis, admin_id.id, rpm="unlimited")
+    circuits = stack.resources.circuits
+    circuits.record(endpoint, True, time.time())  # whatever an earlier test left: closed
+    emulator.faults["run"] = deque([503] * 10_000)  # the endpoint fails every /run until told otherwise
+    ids = [stack.enqueue("/chat/completions", CHAT)["id"] for _ in range(5)]
+    stack.start_worker()
+    wait_until(lambda: circuits.state(endpoint) != "closed", timeout=60, message="the circuit never opened")
+    failed_at_open = emulator.calls[("run", 503)]
+    ready = stack.http.get(f"{stack.base_url}/readyz", timeout=10).json()
+    assert ready["checks"]["circuits"][endpoint]["state"] in ("open", "half_open")
+    health = stack.http.get(f"{stack.base_url}/v1/runpod/chat/health", headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+    assert health.json()["circuit"] in ("open", "half_open")
+    metrics = stack.http.get(f"{stack.base_url}/metrics", timeout=10).text
+    assert "podrelay_runpod_circuits_open 1.0" in metrics
+    time.sleep(3.0)  # three cool-downs: one probe each, where five jobs' retries would have made many calls
+    assert emulator.calls[("run", 503)] - failed_at_open <= 4
+    assert all(stack.job(job_id)["status"] == "queued" for job_id in ids)  # waiting, not failed
+    emulator.faults["run"].clear()  # the endpoint recovers: the next probe closes the circuit
+    done = stack.wait_final(ids, timeout=120)
+    assert all(job["status"] == "completed" for job in done.values())
+    assert circuits.state(endpoint) == "closed"

@@ -51,6 +51,8 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
     try:
         answer = runpod.run(job.endpoint_id, job.input, webhook=webhook, policy=job.policy)
     except (RunPodUnavailable, RunPodAuthError) as error:
+        if error.status != 429:  # 5xx, no answer, a refused key: the endpoint's circuit counts it (429 is pacing)
+            res.circuits.record(job.endpoint_id, False, time.time())
         # Transient, or an operator's key to fix: the job waits in the pending set, for a while.
         if isinstance(error, RunPodAuthError):
             error_value = {"code": "runpod_auth", "message": f"RunPod rejected the API key (HTTP {error.status}): {error}"}
@@ -78,6 +80,7 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
             error={"code": "provider_error", "message": f"RunPod refused the job: {error}"},
         )
         return "refused"
+    res.circuits.record(job.endpoint_id, True, time.time())
     runpod_id = answer.get("id")
     if refusals.last(res.redis) is not None:
         refusals.clear(res.redis)

@@ -162,7 +162,10 @@ class Tracker:
         for endpoint_id in self.res.jobs.fair.endpoints():
             if room - len(chosen) <= 0:
                 break
-            granted = budget.take(endpoint_id, room - len(chosen), now)
+            allowed = self.res.circuits.allowed(endpoint_id, now)  # None: closed; 0: open, its jobs wait; 1: a probe
+            if allowed == 0:
+                continue
+            granted = budget.take(endpoint_id, room - len(chosen) if allowed is None else 1, now)
             taken = self.res.jobs.fair.pop(endpoint_id, granted)
             budget.give_back(endpoint_id, granted - len(taken), now)
             chosen += taken

@@ -267,4 +267,6 @@ class RunPodDirect:
         """The endpoint's workers and jobs, as RunPod counts them; a key that is not an admin's
         sees the workers only (the jobs are every key's)."""
         answer = self.call(lambda: self.res.runpod.health(endpoint_id))
-        return answer if caller.admin else {"workers": answer.get("workers", {})}
+        if not caller.admin:
+            return {"workers": answer.get("workers", {})}
+        return {**answer, "circuit": self.res.circuits.state(endpoint_id)}  # podrelay's own view: closed | open | half_open
