@@ -182,6 +182,31 @@ def test_exhausted_deliveries_are_dead_lettered_and_redeliver(make_stack, receiv
     assert wait_until(lambda: deliveries(stack, status="delivered"))
 
 
+def test_recover_sends_again_exactly_the_failed_deliveries_since_a_time(make_stack, receivers):
+    stack = make_stack()
+    endpoint = receivers(plan=[500] * 8)  # the first two events' four attempts each fail; then 204s
+    sub = subscribe(stack, endpoint.url, events=["job.completed"])
+    stack.wait_final([stack.enqueue("/embeddings", {"input": "before"})["id"]])
+    wait_until(lambda: len(deliveries(stack, sub["id"], status="dead")) == 1)
+    time.sleep(1.1)
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 0.5))
+    stack.wait_final([stack.enqueue("/embeddings", {"input": "after"})["id"]])
+    wait_until(lambda: len(deliveries(stack, sub["id"], status="dead")) == 2)
+    stack.wait_final([stack.enqueue("/embeddings", {"input": "fine"})["id"]])
+    wait_until(lambda: len(deliveries(stack, sub["id"], status="delivered")) == 1)
+    dead = {d["id"]: d for d in deliveries(stack, sub["id"], status="dead")}
+    answer = stack.http.post(f"{stack.base_url}/v1/webhooks/{sub['id']}/recover", json={"since": since}, timeout=10)
+    assert answer.status_code == 202 and answer.json()["recovered"] == 1, answer.text
+    [again] = answer.json()["delivery_ids"]
+    assert again in dead and dead[again]["job_id"] != min(dead.values(), key=lambda d: d["created"])["job_id"]
+    received = endpoint.wait_for(10)  # 8 failed attempts, the fine one, and the recovered one
+    assert verify(sub["secret"], received[9])["data"]["id"] == dead[again]["job_id"]
+    assert wait_until(lambda: len(deliveries(stack, sub["id"], status="delivered")) == 2)
+    assert len(deliveries(stack, sub["id"], status="dead")) == 1  # the one before `since` stays dead
+    bad = stack.http.post(f"{stack.base_url}/v1/webhooks/{sub['id']}/recover", json={"since": "yesterday"}, timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "since"
+
+
 def test_one_key_cannot_see_or_touch_another_keys_webhooks(make_stack, receivers):
     stack = make_stack()
     endpoint = receivers()

@@ -164,3 +164,10 @@ class OpenAIObjectSchema(_Open):
 class HealthSchema(_Open):
     status = fields.String(required=True)
     checks = fields.Dict()
+
+
+class RecoverySchema(_Open):
+    object = fields.String(required=True)
+    subscription_id = fields.String(required=True)
+    recovered = fields.Integer(required=True)
+    delivery_ids = fields.List(fields.String(), required=True)

@@ -13,7 +13,7 @@ from integration.api import answer_schemas as answers
 from integration.runpod.direct import DirectRunSchema
 from integration.surfaces.audio import TranscriptionFormSchema
 from integration.surfaces.responses import ResponsesSchema
-from integration.webhooks.schemas import SubscriptionSchema, SubscriptionUpdateSchema
+from integration.webhooks.schemas import RecoverSchema, SubscriptionSchema, SubscriptionUpdateSchema
 
 JSON = "application/json"
 KEYED = (401, 429, 503)  # every keyed route: no/invalid key, rate limit, Redis down
@@ -158,6 +158,13 @@ def operations(converter) -> dict[str, Op]:
         ),
         "webhooks.get_delivery": Op("A delivery with its attempts", "Webhooks", {200: "Delivery"}, errors=(404,)),
         "webhooks.redeliver": Op("Send a delivery again", "Webhooks", {202: "Delivery"}, errors=(404,)),
+        "webhooks.recover": Op(
+            "Send again every failed or dead delivery of a subscription since a time",
+            "Webhooks",
+            {202: "Recovery"},
+            body=RecoverSchema,
+            errors=(404,),
+        ),
         "webhooks.signing_secret": Op(
             "The secret signing deliveries to per-request webhook_url", "Webhooks", {200: "SigningSecret"}
         ),

@@ -16,14 +16,14 @@ from integration.errors import ApiError, validation_error
 from integration.surfaces.fields import load
 from integration.webhooks.deliveries import STATUSES
 from integration.webhooks.outbound import check_target
-from integration.webhooks.schemas import SubscriptionSchema, SubscriptionUpdateSchema
+from integration.webhooks.schemas import RecoverSchema, SubscriptionSchema, SubscriptionUpdateSchema
 from integration.webhooks.subscriptions import Subscription
 
 bp = Blueprint("webhooks", __name__)
 bp.before_request(admit)
 
 
-_create_schema, _update_schema = SubscriptionSchema(), SubscriptionUpdateSchema()
+_create_schema, _update_schema, _recover_schema = SubscriptionSchema(), SubscriptionUpdateSchema(), RecoverSchema()
 
 
 def _res():
@@ -146,6 +146,19 @@ def redeliver(delivery_id: str):
     delivery = _res().deliveries.owned(delivery_id, g.key_id)
     _res().deliveries.redeliver(delivery)
     response = jsonify(_res().deliveries.get(delivery.id).to_api())
+    response.status_code = 202
+    return response
+
+
+@bp.post("/webhooks/<sub_id>/recover")
+def recover(sub_id: str):
+    """`POST /v1/webhooks/{id}/recover {"since": ISO 8601}`: send again every failed or dead
+    delivery of the subscription since then (Svix's recover)."""
+    subscription = own_subscription(sub_id)
+    since = load(_recover_schema, json_body())["since"].timestamp()
+    recovered = _res().deliveries.recover(subscription.id, since)
+    response = jsonify({"object": "recovery", "subscription_id": subscription.id, "recovered": len(recovered),
+                        "delivery_ids": recovered[:100]})  # fmt: skip
     response.status_code = 202
     return response
 

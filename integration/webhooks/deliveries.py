@@ -26,6 +26,7 @@ KEY_DELIVERIES = "pr:keydlv:{}"  # per API key, by creation time
 SUB_DELIVERIES = "pr:subdlv:{}"  # per subscription, by creation time
 MAX_ATTEMPTS_KEPT = 50
 STATUSES = ("pending", "delivered", "failed", "dead")
+RECOVER_MAX = 10_000  # deliveries one recover sends again
 OVERDUE_AFTER = 30.0  # a delivery due longer than this counts as backlog (/readyz, /metrics)
 
 # Create unless it exists. KEYS[1] the record, KEYS[2] the due set, KEYS[3] the key's
@@ -195,12 +196,25 @@ class DeliveryStore:
 
     def redeliver(self, delivery: Delivery) -> None:
         """Send again from the start of the retry schedule (the attempt log is kept)."""
+        self._again([delivery])
+
+    def _again(self, deliveries: list[Delivery]) -> None:
+        now = time.time()
         pipe = self.conn.pipeline()
-        pipe.hset(DELIVERY.format(delivery.id), mapping={"status": "pending", "attempts": 0, "error": ""})
-        pipe.persist(DELIVERY.format(delivery.id))
-        pipe.persist(ATTEMPTS.format(delivery.id))
-        pipe.zadd(DUE, {delivery.id: time.time()})
+        for delivery in deliveries:
+            pipe.hset(DELIVERY.format(delivery.id), mapping={"status": "pending", "attempts": 0, "error": ""})
+            pipe.persist(DELIVERY.format(delivery.id))
+            pipe.persist(ATTEMPTS.format(delivery.id))
+            pipe.zadd(DUE, {delivery.id: now})
         pipe.execute()
+
+    def recover(self, subscription_id: str, since: float, most: int = RECOVER_MAX) -> list[str]:
+        """Send again every failed or dead delivery of a subscription created since `since`
+        (Svix's "recover"); the ids sent again, oldest first."""
+        ids = [i.decode() for i in self.conn.zrangebyscore(SUB_DELIVERIES.format(subscription_id), since, "+inf")]
+        again = [d for d in self.get_many(ids) if d is not None and d.status in ("failed", "dead")][:most]
+        self._again(again)
+        return [delivery.id for delivery in again]
 
     def list(self, key_id: str, subscription_id: str | None, status: str | None, limit: int) -> list[Delivery]:
         """Newest first, for a key or one of its subscriptions, optionally by status."""

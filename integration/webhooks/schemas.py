@@ -25,3 +25,9 @@ class SubscriptionUpdateSchema(SubscriptionSchema):
 
     url = WebhookUrl()
     enabled = fields.Boolean()
+
+
+class RecoverSchema(Schema):
+    """`POST /v1/webhooks/{id}/recover`: from when failed and dead deliveries are sent again."""
+
+    since = fields.AwareDateTime(format="iso", required=True)
