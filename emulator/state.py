@@ -13,7 +13,8 @@ it, retried twice.
 A test steers jobs with `steer(endpoint_id, controls)` (the next jobs on an endpoint), or
 a `custom` endpoint's input may carry `emulate: {outcome, queue, delay, error, output,
 forget}`: `outcome`, `error` and `output` replace what the worker would answer;
-`answer_after` holds that `/run` call's answer for so many seconds.
+`answer_after` holds that `/run` call's answer for so many seconds; `progress` is a list of
+reports the worker sends with `progress_update` during its run.
 """
 
 from __future__ import annotations
@@ -69,6 +70,14 @@ class EmulatedJob:
             body["output"] = self.output
         elif self.status in ("FAILED", "TIMED_OUT") and self.error:
             body["error"] = self.error
+        elif self.status == "IN_PROGRESS" and self.controls.get("progress"):
+            # runpod-python's progress_update (rp_progress.py) sends {"status": "IN_PROGRESS", "output": progress};
+            # /status then shows the last one. The reports here are spread evenly over the run.
+            reports = list(self.controls["progress"])
+            done = (time.time() - self.start_at) / max(self.finish_at - self.start_at, 0.001)
+            sent = int(done * (len(reports) + 1))
+            if sent >= 1:
+                body["output"] = reports[min(sent, len(reports)) - 1]
         return body
 
     @property

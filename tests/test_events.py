@@ -114,3 +114,36 @@ def test_event_streams_need_the_owning_key(make_stack):
     except (simple_websocket.ConnectionError, simple_websocket.ConnectionClosed):
         refused = True
     assert refused
+
+
+def test_progress_reports_reach_sse_the_job_and_the_subscribers_that_ask_for_them(make_stack, receivers):
+    from standardwebhooks import Webhook
+
+    stack = make_stack()
+    asked, default = receivers(), receivers()
+    subscriptions = []
+    for receiver, events in ((asked, ["job.progress", "job.completed"]), (default, None)):
+        body = {"url": receiver.url, **({"events": events} if events else {})}
+        subscriptions.append(stack.http.post(f"{stack.base_url}/v1/webhooks", json=body, timeout=10).json())
+    reports = [{"step": 1, "of": 3}, {"step": 2, "of": 3}, {"step": 3, "of": 3}]
+    own = receivers()
+    body = {
+        "messages": [{"role": "user", "content": "slowly"}],
+        "emulate": {"progress": reports, "delay": 6},  # the worker calls progress_update three times
+        "webhook_url": own.url,
+        "webhook_events": ["job.progress", "job.completed"],  # asked: polled as often as without callbacks
+    }
+    job_id = stack.enqueue("/chat/completions", body)["id"]
+    response = stack.http.get(f"{stack.base_url}/v1/jobs/{job_id}/events", stream=True, timeout=60)
+    events = read_sse(response)
+    seen = [e["data"]["progress"] for e in events if e["event"] == "progress"]
+    assert seen and all(report in reports for report in seen) and seen == sorted(seen, key=reports.index)
+    assert events[-1]["event"] == "job" and events[-1]["data"]["progress"] == seen[-1]  # kept on the job
+    delivered = asked.wait_for(len(seen) + 1, timeout=30)
+    verified = [Webhook(subscriptions[0]["secret"]).verify(r["body"], r["headers"]) for r in delivered]
+    assert [v["type"] for v in verified] == ["job.progress"] * len(seen) + ["job.completed"]
+    assert [v["data"]["progress"] for v in verified[:-1]] == seen
+    assert len(own.wait_for(len(seen) + 1, timeout=30)) == len(seen) + 1  # the request's own webhook_url asked too
+    plain = default.wait_for(2, timeout=30)  # started and completed: no progress unless asked for
+    types = [json.loads(r["body"])["type"] for r in plain]
+    assert "job.progress" not in types and "job.completed" in types

@@ -16,18 +16,20 @@ MAX_RETRY_DELAY = 600.0
 STREAM_INTERVAL = 0.25  # seconds between /stream reads of a streaming job
 
 
-def first_poll_delay(settings: Settings, streaming: bool = False) -> float:
-    """Seconds from submission to the first look at RunPod."""
+def first_poll_delay(settings: Settings, streaming: bool = False, reporting: bool = False) -> float:
+    """Seconds from submission to the first look at RunPod (`reporting`: its client asked for
+    progress, which only `/status` shows: looked at as without callbacks)."""
     if streaming:
         return STREAM_INTERVAL
-    if settings.public_base_url:
+    if settings.public_base_url and not reporting:
         return settings.callback_poll_after
     return settings.poll_min_interval
 
 
-def next_poll_delay(settings: Settings, age: float) -> float:
-    """Seconds until the next `/status` call for a job submitted `age` seconds ago."""
-    if settings.public_base_url:
+def next_poll_delay(settings: Settings, age: float, reporting: bool = False) -> float:
+    """Seconds until the next `/status` call for a job submitted `age` seconds ago (`reporting`:
+    its worker reports progress, which only `/status` shows, so it is polled as without callbacks)."""
+    if settings.public_base_url and not reporting:
         # Callbacks carry the result; a poll only confirms a job that stays silent.
         return max(settings.callback_poll_after - age, min(max(age, 1.0), MAX_RETRY_DELAY))
     delay = min(max(age * 0.25, settings.poll_min_interval), settings.poll_max_interval)

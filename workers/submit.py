@@ -12,6 +12,7 @@ import logging
 import time
 
 from integration.jobs import deadlines
+from integration.jobs.events import PROGRESS_EVENT
 from integration.jobs.record import Job, JobStatus
 from integration.jobs.tasks import enqueue_cancel
 from integration.resources import Resources
@@ -96,7 +97,8 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
         error=None,
     )
     if outcome.applied:
-        res.jobs.pending.schedule(job.id, now + first_poll_delay(settings, job.streaming))
+        asked = PROGRESS_EVENT in (job.webhook_events or "").split(",")
+        res.jobs.pending.schedule(job.id, now + first_poll_delay(settings, job.streaming, asked))
         return "submitted"
     # Cancelled meanwhile, or already finished by a fast callback: keep the RunPod id.
     res.jobs.set_runpod_id(job.id, runpod_id)

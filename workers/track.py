@@ -23,6 +23,7 @@ from integration.accounts.limits import Limits
 from integration.files import results
 from integration.files.store import FileMissing
 from integration.jobs import deadlines, fairness
+from integration.jobs.events import PROGRESS_EVENT
 from integration.jobs.outcomes import apply_status, expire, result_of
 from integration.jobs.record import UNFINISHED, Job, JobStatus
 from integration.jobs.tasks import enqueue_cancel
@@ -208,7 +209,9 @@ class Tracker:
             self._complete_log(job, payload)
         if not apply_status(self.res.jobs, job, payload, **fields):
             age = time.time() - (job.submitted or job.created)
-            self.res.jobs.pending.schedule(job.id, time.time() + next_poll_delay(self.settings, age))
+            reported = job.progress is not None or (payload.get("status") == "IN_PROGRESS" and payload.get("output") is not None)
+            reporting = reported or PROGRESS_EVENT in (job.webhook_events or "").split(",")
+            self.res.jobs.pending.schedule(job.id, time.time() + next_poll_delay(self.settings, age, reporting))
 
     def _within_budget(self, operation: str, jobs: list[Job], now: float) -> list[Job]:
         by_endpoint: dict[str, list[Job]] = {}

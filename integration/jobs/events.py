@@ -29,6 +29,8 @@ EVENT_TYPES = {
     JobStatus.TIMED_OUT: "job.timed_out",
 }
 JOB_EVENT_NAMES = tuple(EVENT_TYPES.values())
+PROGRESS_EVENT = "job.progress"  # a running job's progress report: only to those who ask for it
+ASKABLE_EVENT_NAMES = (*JOB_EVENT_NAMES, PROGRESS_EVENT)  # what a subscription or webhook_events may name
 TEST_EVENT = "webhook.test"
 
 
@@ -78,8 +80,11 @@ class Event:
 
 
 def _wanted(job: Job, event_type: str) -> bool:
-    """Whether the job's own `webhook_url` gets this event (its `webhook_events`, or every one)."""
-    return not job.webhook_events or event_type in job.webhook_events.split(",")
+    """Whether the job's own `webhook_url` gets this event (its `webhook_events`, or every status
+    change: progress reports only when asked for)."""
+    if not job.webhook_events:
+        return event_type != PROGRESS_EVENT
+    return event_type in job.webhook_events.split(",")
 
 
 def publish(conn: redis.Redis, event: Event) -> None:

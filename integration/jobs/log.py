@@ -1,8 +1,8 @@
 """A job's log: its status changes and streamed output, in order, in one Redis stream.
 
 Entries are `status` (written by the transition script), `chunk` (a streamed chat
-`chat.completion.chunk`, with its text) and `piece` (a direct job's RunPod `/stream` piece,
-kept as RunPod gave it). Entry ids are the event ids of `/v1/jobs/{id}/events`, so a client
+`chat.completion.chunk`, with its text), `piece` (a direct job's RunPod `/stream` piece,
+kept as RunPod gave it) and `progress` (the worker's progress report). Entry ids are the event ids of `/v1/jobs/{id}/events`, so a client
 that reconnects with `Last-Event-ID` gets exactly what it missed, and every reader of a
 direct job's stream gets every piece (RunPod hands each piece out once; podrelay reads it
 once, into the log). SSE text of an event not finished at the end of a read is kept
@@ -77,6 +77,14 @@ class JobLog:
             pipe.xadd(LOG.format(job_id), {"type": "piece", "output": _json(piece)}, maxlen=MAX_ENTRIES, approximate=True)
         pipe.expire(LOG.format(job_id), self.ttl)
         pipe.publish(CHANGED.format(job_id), "output")
+        pipe.execute()
+
+    def append_progress(self, job_id: str, progress) -> None:
+        """Add a running job's progress report."""
+        pipe = self.conn.pipeline(transaction=False)
+        pipe.xadd(LOG.format(job_id), {"type": "progress", "progress": _json(progress)}, maxlen=MAX_ENTRIES, approximate=True)
+        pipe.expire(LOG.format(job_id), self.ttl)
+        pipe.publish(CHANGED.format(job_id), "progress")
         pipe.execute()
 
     def entries(self, job_id: str, kind: str, after: str = "0-0") -> list[tuple[str, dict]]:

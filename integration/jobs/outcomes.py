@@ -71,10 +71,14 @@ def apply_status(store: JobStore, job: Job, payload: dict, **fields) -> bool:
             log.warning("job %s: RunPod reports it FAILED: %s", job.id, error["message"][:300])
         store.transition(job, state, UNFINISHED, started=job.started or now, error=error, **fields)
         return True
+    moved = False
     if status == "IN_PROGRESS" and job.status != JobStatus.RUNNING:
-        if store.transition(job, JobStatus.RUNNING, (JobStatus.QUEUED, JobStatus.SUBMITTED), started=now, **fields).applied:
-            return False
-    store.update(job.id, **fields)
+        moved = store.transition(job, JobStatus.RUNNING, (JobStatus.QUEUED, JobStatus.SUBMITTED), started=now, **fields).applied
+    if not moved:
+        store.update(job.id, **fields)
+    reported = payload.get("output") if status == "IN_PROGRESS" else None  # runpod-python's progress_update
+    if reported is not None and reported != job.progress:
+        store.progressed(job, reported)
     return False
 
 

@@ -37,7 +37,7 @@ class JobStatus(StrEnum):
 FINAL = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMED_OUT}
 UNFINISHED = (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.RUNNING)
 
-_JSON_FIELDS = ("input", "result", "error", "policy", "callback", "shape")
+_JSON_FIELDS = ("input", "result", "error", "policy", "callback", "shape", "progress")
 _BOOL_FIELDS = ("direct", "relay_stream")
 _FLOAT_FIELDS = ("created", "submitted", "started", "finished", "cost", "deadline")
 _INT_FIELDS = ("submit_attempts", "polls")
@@ -76,6 +76,7 @@ class Job:
     relay_stream: bool = False  # a client asked for a direct job's stream: podrelay reads it into the log
     priority: str | None = None  # high | normal | low, among the key's own waiting jobs; None: normal
     deadline: float | None = None  # cancelled (`deadline_exceeded`) if not finished by then; never submitted after it
+    progress: object = None  # the worker's last progress report (runpod-python's progress_update), while it runs
 
     @property
     def streaming(self) -> bool:
@@ -150,6 +151,7 @@ class Job:
             "result": self.result,
             "error": self.error,
             "cost": self.cost,
+            "progress": self.progress,
         }
 
 

@@ -26,7 +26,7 @@ from integration.accounts.ratelimit import RateCount
 from integration.errors import not_found
 from integration.files.store import DirectoryStore, S3Store
 from integration.jobs.deadlines import Deadlines
-from integration.jobs.events import EVENT_TYPES, EVENTS, Event
+from integration.jobs.events import EVENT_TYPES, EVENTS, PROGRESS_EVENT, Event
 from integration.jobs.fairness import FairQueue
 from integration.jobs.log import CHANGED, LOG, LOG_KEPT_AFTER_END, JobLog
 from integration.jobs.record import UNFINISHED, Job, JobStatus, compact
@@ -216,6 +216,17 @@ class JobStore:
             if to.final:
                 self.metrics.observe("podrelay_job_duration_seconds", fields["finished"] - job.created, surface=job.surface)
         return outcome
+
+    def progressed(self, job: Job, progress) -> bool:
+        """A running job's new progress report (what its worker sent with `progress_update`): kept
+        on the job, added to its log (SSE, WebSocket) and sent as a `job.progress` event."""
+        data = {"id": job.id, "object": "job", "status": JobStatus.RUNNING.value, "surface": job.surface,
+                "model": job.model, "progress": progress}  # fmt: skip
+        event = Event.for_job(PROGRESS_EVENT, job, data)
+        if not self._compare_and_set(job.id, None, UNFINISHED, event, {"progress": progress}).applied:
+            return False
+        self.log.append_progress(job.id, progress)
+        return True
 
     def update(self, job_id: str, only_if: tuple[JobStatus, ...] = UNFINISHED, **fields) -> Transition:
         """Write fields without changing the status, if the job is in `only_if` (unfinished)."""

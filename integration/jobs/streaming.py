@@ -29,7 +29,7 @@ _FINAL = {s.value for s in JobStatus if s.final}
 class JobEvent:
     """One event of a job's stream: its name, its data, and its id (the log entry's)."""
 
-    name: str  # status | chunk | piece | job | keepalive | revoked
+    name: str  # status | chunk | piece | progress | job | keepalive | revoked
     data: dict
     id: str | None = None
 
@@ -89,6 +89,9 @@ def job_events(
                     continue
                 if fields.get("type") == "piece":
                     yield JobEvent("piece", {"output": json.loads(fields.get("output", "null"))}, entry_id)
+                    continue
+                if fields.get("type") == "progress":
+                    yield JobEvent("progress", {"progress": json.loads(fields.get("progress", "null"))}, entry_id)
                     continue
                 yield JobEvent("status", {"status": fields.get("status")}, entry_id)
                 if fields.get("status") in _FINAL:

@@ -131,6 +131,9 @@ async def follow(api: Podrelay, job: dict, seconds: float, progress: Progress) -
                 if event.name == "status":
                     state["status"] = event.data.get("status", state["status"])
                     await report()
+                elif event.name == "progress":  # the worker's own report
+                    state["status"] = f"running: {json.dumps(event.data.get('progress'))[:200]}"
+                    await report()
                 if event.name == "job":
                     break
             group.cancel_scope.cancel()

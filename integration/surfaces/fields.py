@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from integration.errors import validation_error
-from integration.jobs.events import JOB_EVENT_NAMES
+from integration.jobs.events import ASKABLE_EVENT_NAMES
 
 MAX_STRING = 1_000_000  # a prompt or message may be long, but not unbounded
 MAX_ITEMS = 2048
@@ -94,9 +94,10 @@ class RequestSchema(Schema):
 
     model = fields.String(validate=validate.Length(min=1, max=200))
     webhook_url = WebhookUrl()
-    # Which of the job's events go to `webhook_url` (Replicate's `webhook_events_filter`); default: all.
+    # Which of the job's events go to `webhook_url` (Replicate's `webhook_events_filter`); default: every
+    # status change (`job.progress` only when named).
     webhook_events = fields.List(
-        fields.String(validate=validate.OneOf(JOB_EVENT_NAMES)), validate=validate.Length(min=1, max=len(JOB_EVENT_NAMES))
+        fields.String(validate=validate.OneOf(ASKABLE_EVENT_NAMES)), validate=validate.Length(min=1, max=len(ASKABLE_EVENT_NAMES))
     )
     # RunPod's execution policy (executionTimeout, lowPriority, ttl), sent beside `input`.
     policy = fields.Nested(PolicySchema)

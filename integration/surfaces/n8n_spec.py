@@ -14,7 +14,7 @@ from pathlib import Path
 
 from marshmallow import fields, validate
 
-from integration.jobs.events import JOB_EVENT_NAMES
+from integration.jobs.events import ASKABLE_EVENT_NAMES
 from integration.jobs.record import JobStatus
 from integration.surfaces import SURFACES
 from integration.surfaces import fields as request_fields
@@ -112,7 +112,7 @@ def build() -> dict:
         "actions": actions + job_actions,
         "jobStatuses": [s.value for s in JobStatus],
         "finalStatuses": [s.value for s in JobStatus if s.final],
-        "events": list(JOB_EVENT_NAMES),
+        "events": list(ASKABLE_EVENT_NAMES),
         "surfaces": list(SURFACES),
     }
 

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import redis
 
 from integration.errors import ApiError, not_found
-from integration.jobs.events import JOB_EVENT_NAMES, TEST_EVENT, Event, event_body, publish
+from integration.jobs.events import ASKABLE_EVENT_NAMES, JOB_EVENT_NAMES, TEST_EVENT, Event, event_body, publish
 from integration.webhooks.signing import new_secret
 
 SUB = "pr:sub:{}"
 KEY_SUBS = "pr:subs:{}"  # per API key: its subscriptions' ids
 KEY_SIGNING = "pr:signing:{}"  # per API key: the secret that signs per-request webhook_url deliveries
-EVENT_NAMES = JOB_EVENT_NAMES  # what a subscription can ask for
+EVENT_NAMES = ASKABLE_EVENT_NAMES  # what a subscription can ask for
+DEFAULT_EVENTS = JOB_EVENT_NAMES  # what it gets when it names none: every status change, not progress
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Subscription:
     key_id: str
     url: str
     secret: str
-    events: tuple[str, ...] = EVENT_NAMES
+    events: tuple[str, ...] = DEFAULT_EVENTS
     surfaces: tuple[str, ...] = ()  # empty: every surface
     description: str = ""
     created: float = 0.0
@@ -165,7 +166,7 @@ class SubscriptionStore:
             key_id=key_id,
             url=url,
             secret=new_secret(),
-            events=tuple(events or EVENT_NAMES),
+            events=tuple(events or DEFAULT_EVENTS),
             surfaces=tuple(surfaces or ()),
             description=description or "",
             created=time.time(),
