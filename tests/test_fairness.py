@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+from standardwebhooks import Webhook
+
 from integration.accounts.keys import create_key, set_limits
 from integration.jobs.fairness import FairQueue, score
 from tests.support import wait_until
@@ -129,7 +131,7 @@ def test_a_keys_weight_is_a_limit_row_above_zero(redis_url):
             set_limits(conn, key.id, weight=bad)
 
 
-def test_the_circuit_opens_on_repeated_5xx_probes_and_closes_and_no_job_is_lost(make_stack, slow_emulator):
+def test_the_circuit_opens_on_repeated_5xx_probes_and_closes_and_no_job_is_lost(make_stack, slow_emulator, receivers):
     from collections import deque
 
     emulator = slow_emulator(0.2)  # its own: the faults below stay in this test
@@ -139,6 +141,10 @@ def test_the_circuit_opens_on_repeated_5xx_probes_and_closes_and_no_job_is_lost(
     endpoint = stack.settings.endpoints["CHAT"]
     admin_id, admin = create_key(stack.redis, "operator", admin=True)
     set_limits(stack.redis, admin_id.id, rpm="unlimited")
+    watch = receivers()
+    admin_http = {"Authorization": f"Bearer {admin}"}
+    events = ["endpoint.unhealthy", "endpoint.recovered"]
+    sub = stack.http.post(f"{stack.base_url}/v1/webhooks", json={"url": watch.url, "events": events}, headers=admin_http).json()
     circuits = stack.resources.circuits
     circuits.record(endpoint, True, time.time())  # whatever an earlier test left: closed
     emulator.faults["run"] = deque([503] * 10_000)  # the endpoint fails every /run until told otherwise
@@ -159,3 +165,6 @@ def test_the_circuit_opens_on_repeated_5xx_probes_and_closes_and_no_job_is_lost(
     done = stack.wait_final(ids, timeout=120)
     assert all(job["status"] == "completed" for job in done.values())
     assert circuits.state(endpoint) == "closed"
+    heard = [Webhook(sub["secret"]).verify(r["body"], r["headers"]) for r in watch.wait_for(2, timeout=30)]
+    assert [e["type"] for e in heard] == ["endpoint.unhealthy", "endpoint.recovered"]  # once each, not per probe
+    assert all(e["data"]["endpoint_id"] == endpoint for e in heard)

@@ -207,6 +207,30 @@ def test_recover_sends_again_exactly_the_failed_deliveries_since_a_time(make_sta
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "since"
 
 
+def test_operational_events_go_to_the_subscriptions_that_ask_for_them(make_stack, receivers):
+    stack = make_stack()
+    failing, gone, ops = receivers(plan=[500, 500, 500, 500]), receivers(plan=[410]), receivers()
+    subscribe(stack, failing.url, events=["job.completed"])
+    doomed = subscribe(stack, gone.url, events=["job.completed"])
+    watcher = subscribe(stack, ops.url, events=["delivery.exhausted", "subscription.disabled"])
+    stack.wait_final([stack.enqueue("/embeddings", {"input": "x"})["id"]])
+    received = [verify(watcher["secret"], r) for r in ops.wait_for(2, timeout=30)]
+    by_type = {event["type"]: event["data"] for event in received}
+    assert set(by_type) == {"delivery.exhausted", "subscription.disabled"}
+    [dead] = deliveries(stack, status="dead")
+    assert by_type["delivery.exhausted"]["delivery_id"] == dead["id"] and by_type["delivery.exhausted"]["attempts"] == 4
+    assert (
+        by_type["delivery.exhausted"]["event_type"] == "job.completed"
+        and by_type["delivery.exhausted"]["last_status_code"] == 500
+    )
+    assert (
+        by_type["subscription.disabled"]["subscription_id"] == doomed["id"]
+        and "410" in by_type["subscription.disabled"]["reason"]
+    )
+    refused = stack.http.post(f"{stack.base_url}/v1/webhooks", json={"url": ops.url + "/x", "events": ["endpoint.unhealthy"]})
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "events"  # admin keys only
+
+
 def test_one_key_cannot_see_or_touch_another_keys_webhooks(make_stack, receivers):
     stack = make_stack()
     endpoint = receivers()

@@ -32,7 +32,7 @@ from integration.jobs.events import Event, EventReader
 from integration.redis.budget import CallBudget
 from integration.redis.connection import redis_problem
 from integration.resources import Resources
-from integration.webhooks import attempts, outbound
+from integration.webhooks import attempts, operational, outbound
 from integration.webhooks.deliveries import Delivery, delivery_id
 from integration.webhooks.subscriptions import Subscription
 
@@ -274,13 +274,16 @@ class Courier:
         if code == 410:
             deliveries.record(delivery, attempt, "failed", None)
             if sub:
-                subscriptions.disable(sub.id, f"The receiver answered 410 Gone at {attempts.iso(now)}")
+                reason = f"The receiver answered 410 Gone at {attempts.iso(now)}"
+                subscriptions.disable(sub.id, reason)
+                operational.disabled(self.res.redis, sub, reason)
                 log.warning("subscription %s disabled: receiver answered 410", sub.id)
             return
         schedule = self.settings.webhook_retry_schedule
         attempt_number = delivery.attempts + 1
         if attempt_number >= len(schedule):
             deliveries.record(delivery, attempt, "dead", None)
+            operational.exhausted(self.res.redis, delivery, attempt)
         else:
             delay = schedule[attempt_number] * random.uniform(0.8, 1.2)
             if retry_after is not None:
@@ -288,6 +291,8 @@ class Courier:
             deliveries.record(delivery, attempt, "pending", now + delay)
         if sub:
             since = subscriptions.record_failure(sub.id, now)
-            if now - since > self.settings.webhook_disable_after:
-                subscriptions.disable(sub.id, f"No successful delivery since {attempts.iso(since)}")
+            if now - since > self.settings.webhook_disable_after and sub.enabled:
+                reason = f"No successful delivery since {attempts.iso(since)}"
+                subscriptions.disable(sub.id, reason)
+                operational.disabled(self.res.redis, sub, reason)
                 log.warning("subscription %s disabled: failing since %s", sub.id, attempts.iso(since))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
+from integration.accounts.keys import list_keys
 from integration.jobs import deadlines
 from integration.jobs.events import PROGRESS_EVENT
 from integration.jobs.record import Job, JobStatus
@@ -18,6 +19,7 @@ from integration.jobs.tasks import enqueue_cancel
 from integration.resources import Resources
 from integration.runpod import refusals
 from integration.runpod.client import RunPodAuthError, RunPodClient, RunPodError, RunPodNotFound, RunPodUnavailable
+from integration.webhooks import operational
 from workers import context
 from workers.schedule import first_poll_delay, retry_delay
 
@@ -53,7 +55,7 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
         answer = runpod.run(job.endpoint_id, job.input, webhook=webhook, policy=job.policy)
     except (RunPodUnavailable, RunPodAuthError) as error:
         if error.status != 429:  # 5xx, no answer, a refused key: the endpoint's circuit counts it (429 is pacing)
-            res.circuits.record(job.endpoint_id, False, time.time())
+            _circuit(res, job.endpoint_id, False, str(error))
         # Transient, or an operator's key to fix: the job waits in the pending set, for a while.
         if isinstance(error, RunPodAuthError):
             error_value = {"code": "runpod_auth", "message": f"RunPod rejected the API key (HTTP {error.status}): {error}"}
@@ -81,7 +83,7 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
             error={"code": "provider_error", "message": f"RunPod refused the job: {error}"},
         )
         return "refused"
-    res.circuits.record(job.endpoint_id, True, time.time())
+    _circuit(res, job.endpoint_id, True, "")
     runpod_id = answer.get("id")
     if refusals.last(res.redis) is not None:
         refusals.clear(res.redis)
@@ -119,3 +121,12 @@ def cancel_job(job_id: str) -> str:
         return "unknown at RunPod"
     res.jobs.set_runpod_status(job.id, answer.get("status", "CANCELLED"))
     return "cancelled"
+
+
+def _circuit(res: Resources, endpoint_id: str, ok: bool, error: str) -> None:
+    """A /run outcome for the endpoint's circuit; when it opens or closes, admin keys hear of it."""
+    before, after = res.circuits.record(endpoint_id, ok, time.time())
+    if after != before and after in ("open", "closed") and not (before == "half_open" and after == "open"):
+        admins = [key.id for key in list_keys(res.redis) if key.admin and not key.revoked]
+        detail = {"error": error or None, "cooldown": res.settings.circuit_cooldown}
+        operational.endpoint_changed(res.redis, admins, endpoint_id, after, detail)

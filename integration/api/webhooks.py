@@ -14,6 +14,7 @@ from integration.api.admission import admit
 from integration.api.context import json_body, resources
 from integration.errors import ApiError, validation_error
 from integration.surfaces.fields import load
+from integration.webhooks import operational
 from integration.webhooks.deliveries import STATUSES
 from integration.webhooks.outbound import check_target
 from integration.webhooks.schemas import RecoverSchema, SubscriptionSchema, SubscriptionUpdateSchema
@@ -39,6 +40,7 @@ def own_subscription(sub_id: str) -> Subscription:
 def create_subscription():
     """`POST /v1/webhooks`: 201 with the subscription and its secret."""
     data = load(_create_schema, json_body())
+    _admin_events_only_for_admins(data)
     check_target(data["url"], _res().settings.webhook_allow_private, "url")
     sub = _res().subscriptions.create(
         g.key_id, data["url"], data.get("events"), data.get("surfaces"), data.get("description", ""),
@@ -48,6 +50,13 @@ def create_subscription():
     response.status_code = 201
     response.headers["Location"] = f"/v1/webhooks/{sub.id}"
     return response
+
+
+def _admin_events_only_for_admins(data: dict) -> None:
+    if not g.admin and set(data.get("events") or ()) & set(operational.ADMIN_EVENTS):
+        raise validation_error(
+            "Invalid value for 'events': endpoint.unhealthy and endpoint.recovered are for admin keys", "events"
+        )
 
 
 @bp.get("/webhooks")
@@ -67,6 +76,7 @@ def update_subscription(sub_id: str):
     """`PATCH /v1/webhooks/{id}`: change fields, enable or disable."""
     sub = own_subscription(sub_id)
     data = load(_update_schema, json_body())
+    _admin_events_only_for_admins(data)
     if "url" in data:
         check_target(data["url"], _res().settings.webhook_allow_private, "url")
         if _res().subscriptions.url_taken(g.key_id, data["url"], other_than=sub.id):

@@ -6,7 +6,10 @@ from marshmallow import Schema, fields, validate
 
 from integration.surfaces import SURFACES
 from integration.surfaces.fields import WebhookUrl
+from integration.webhooks import operational
 from integration.webhooks.subscriptions import EVENT_NAMES
+
+SUBSCRIBABLE = (*EVENT_NAMES, *operational.NAMES)
 
 
 class SubscriptionSchema(Schema):
@@ -14,7 +17,7 @@ class SubscriptionSchema(Schema):
 
     url = WebhookUrl(required=True)
     events = fields.List(
-        fields.String(validate=validate.OneOf(EVENT_NAMES)), validate=validate.Length(min=1, max=len(EVENT_NAMES))
+        fields.String(validate=validate.OneOf(SUBSCRIBABLE)), validate=validate.Length(min=1, max=len(SUBSCRIBABLE))
     )
     surfaces = fields.List(fields.String(validate=validate.OneOf(list(SURFACES))), validate=validate.Length(max=50))
     description = fields.String(validate=validate.Length(max=500))

@@ -55,7 +55,8 @@ class Subscription:
 
     def wants(self, event_type: str, surface: str) -> bool:
         """Whether an event of this type, for a job of this surface, goes to it."""
-        return self.enabled and event_type in self.events and (not self.surfaces or surface in self.surfaces)
+        # Events without a surface (operational ones) pass a surface filter.
+        return self.enabled and event_type in self.events and (not self.surfaces or not surface or surface in self.surfaces)
 
     def to_api(self, with_secret: bool = False) -> dict:
         """The subscription as the API shows it (its secret only when created or rotated)."""
