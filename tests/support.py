@@ -227,7 +227,7 @@ class Receiver:
     """A webhook receiver on loopback that records each request and answers from a plan.
 
     `plan` holds the answers to give, in order: a status code, or (status, headers, delay
-    seconds). When it runs out, the receiver answers 204.
+    seconds[, body bytes]). When it runs out, the receiver answers 204.
     """
 
     def __init__(self, plan=None):
@@ -246,12 +246,12 @@ class Receiver:
                         {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body, "at": time.time()}
                     )
                     answer = receiver.plan.popleft() if receiver.plan else 204
-                status, headers, delay = answer if isinstance(answer, tuple) else (answer, {}, 0)
+                status, headers, delay, *given = answer if isinstance(answer, tuple) else (answer, {}, 0)
                 time.sleep(delay)
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                body = b"" if status in (204, 304) else b"ok"  # 204 and 304 have no body (RFC 9110)
+                body = b"" if status in (204, 304) else given[0] if given else b"ok"  # 204 and 304 have no body (RFC 9110)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

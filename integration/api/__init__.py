@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
         account,
         admission,
         callbacks,
+        console,
         docs,
         downloads,
         enqueue,
@@ -81,3 +82,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(downloads.bp)
     app.register_blueprint(downloads.keyed, url_prefix="/v1")
     app.register_blueprint(mcp_proxy.bp)
+    app.register_blueprint(console.bp, url_prefix="/console")

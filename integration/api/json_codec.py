@@ -39,4 +39,5 @@ class OrjsonProvider(DefaultJSONProvider):
                 pass
         kwargs.setdefault("default", self.default)
         kwargs.setdefault("ensure_ascii", False)
-        return json.dumps(obj, separators=(",", ":"), **kwargs).encode()
+        kwargs.setdefault("separators", (",", ":"))  # a caller's own (the session cookie's serializer) wins
+        return json.dumps(obj, **kwargs).encode()

@@ -21,6 +21,8 @@ from integration.api.operations import ERROR_TEXT, JSON, KEYED, POSTED, Op, oper
 from integration.surfaces.embeddings import StringOrStrings
 from integration.surfaces.fields import MAX_ITEMS, MediaUrl, WebhookUrl
 
+PAGES = ("console.",)  # blueprints of HTML pages, left out of the document
+
 
 def _content(answer) -> dict:
     name, media = (answer, [JSON]) if isinstance(answer, str) else answer
@@ -45,6 +47,8 @@ def document(app: Flask, version: str) -> dict:
             spec.components.schema(name[: -len("Schema")], schema=getattr(answers, name))
     ops = operations(plugin.converter)
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint.startswith(PAGES):
+            continue  # pages for people (the console), not API operations
         op = ops[rule.endpoint]  # KeyError: a route without an entry above
         path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
         params = [
