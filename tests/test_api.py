@@ -248,8 +248,9 @@ def test_job_object_has_the_documented_fields(client, auth):
         "result",
         "error",
         "cost",
+        "progress",
     }
-    assert job["object"] == "job" and job["status"] == "queued"
+    assert job["object"] == "job" and job["status"] == "queued" and job["progress"] is None
 
 
 def test_list_is_newest_first_filtered_and_paginated(client, auth):

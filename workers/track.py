@@ -77,14 +77,16 @@ class Tracker:
         self.pool.shutdown(wait=True)
 
     def _idle(self) -> None:
-        if self._room() <= 0:  # every call slot busy: until one is free
-            self._freed.wait(0.5)
-            self._freed.clear()
-            return
         due = self.res.jobs.pending.next_due()
         timeout = 1.0 if due is None else min(1.0, max(0.01, due - time.time()))
         if self.res.jobs.fair.endpoints():  # jobs wait for budget: it renews each second
             timeout = min(timeout, max(0.01, 1.0 - time.time() % 1.0))
+        if self._room() < self.settings.tracker_concurrency:
+            # Calls in flight schedule their jobs' next steps when they end (a first poll 0.5 s on):
+            # look again when one ends, or soon, rather than sleep on Redis past what they scheduled.
+            self._freed.wait(min(timeout, 0.2))
+            self._freed.clear()
+            return
         self.res.jobs.wait_for_due(timeout)
 
     def _room(self) -> int:

@@ -63,6 +63,7 @@ class JobSchema(_Open):
     result = _nullable(fields.Dict)
     error = _nullable(fields.Dict)
     cost = _nullable(fields.Float)
+    progress = fields.Raw(allow_none=True, metadata={"description": "The worker's last progress report while it runs"})
 
 
 class JobListSchema(_Open):
