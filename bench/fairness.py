@@ -28,7 +28,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import bench_env, create_key, free_port, procfile_command, start, stop, wait_http  # noqa: E402
-from integration.redis.connection import ensure_embedded  # noqa: E402
+from integration.redis.connection import ensure_embedded, stop_embedded  # noqa: E402
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
@@ -114,6 +114,7 @@ def run(flood: int, small: int) -> None:
     finally:
         for process in reversed(processes):
             stop(process)
+        stop_embedded(str(workdir / "redis"))
 
 
 if __name__ == "__main__":
