@@ -99,8 +99,7 @@ def _submit(res: Resources, runpod: RunPodClient, job: Job) -> str:
         error=None,
     )
     if outcome.applied:
-        asked = PROGRESS_EVENT in (job.webhook_events or "").split(",")
-        res.jobs.pending.schedule(job.id, now + first_poll_delay(settings, job.streaming, asked))
+        res.jobs.pending.schedule(job.id, now + first_poll_delay(settings, job.streaming, job.asked_for(PROGRESS_EVENT)))
         return "submitted"
     # Cancelled meanwhile, or already finished by a fast callback: keep the RunPod id.
     res.jobs.set_runpod_id(job.id, runpod_id)

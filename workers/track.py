@@ -57,6 +57,7 @@ class Tracker:
         self._lock = threading.Lock()
         self._freed = threading.Event()
         self._weights: dict[str, tuple[float, float]] = {}  # key id -> (its share weight, until when known)
+        self._fair_waiting = False  # the last round saw jobs waiting for an endpoint's budget
 
     def run(self) -> None:
         """Loop until stopped; errors are logged and the loop goes on (jobs stay leased)."""
@@ -79,7 +80,7 @@ class Tracker:
     def _idle(self) -> None:
         due = self.res.jobs.pending.next_due()
         timeout = 1.0 if due is None else min(1.0, max(0.01, due - time.time()))
-        if self.res.jobs.fair.endpoints():  # jobs wait for budget: it renews each second
+        if self._fair_waiting:  # jobs waited for budget at the last round: it renews each second
             timeout = min(timeout, max(0.01, 1.0 - time.time() % 1.0))
         if self._room() < self.settings.tracker_concurrency:
             # Calls in flight schedule their jobs' next steps when they end (a first poll 0.5 s on):
@@ -162,7 +163,9 @@ class Tracker:
         across the keys waiting on it by weight, up to `room` calls in all."""
         chosen: list[str] = []
         budget = self.budgets["run"]
-        for endpoint_id in self.res.jobs.fair.endpoints():
+        endpoints = self.res.jobs.fair.endpoints()
+        self._fair_waiting = bool(endpoints)
+        for endpoint_id in endpoints:
             if room - len(chosen) <= 0:
                 break
             allowed = self.res.circuits.allowed(endpoint_id, now)  # None: closed; 0: open, its jobs wait; 1: a probe
@@ -212,7 +215,7 @@ class Tracker:
         if not apply_status(self.res.jobs, job, payload, **fields):
             age = time.time() - (job.submitted or job.created)
             reported = job.progress is not None or (payload.get("status") == "IN_PROGRESS" and payload.get("output") is not None)
-            reporting = reported or PROGRESS_EVENT in (job.webhook_events or "").split(",")
+            reporting = reported or job.asked_for(PROGRESS_EVENT)
             self.res.jobs.pending.schedule(job.id, time.time() + next_poll_delay(self.settings, age, reporting))
 
     def _within_budget(self, operation: str, jobs: list[Job], now: float) -> list[Job]:

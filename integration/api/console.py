@@ -204,12 +204,7 @@ def webhook(sub_id: str):
         elif action == "test":
             res.subscriptions.send_test(sub)
         elif action in ("enable", "disable"):
-            changes = (
-                {"disabled_reason": "", "failing_since": 0}
-                if action == "enable"
-                else {"disabled_reason": "Disabled by its owner"}
-            )
-            res.subscriptions.update(sub.id, **changes)
+            res.subscriptions.update(sub.id, **res.subscriptions.owner_changes(action == "enable"))
         sub = res.subscriptions.owned(sub_id, me.key_id)
     elif request.args.get("created"):
         shown_secret = sub.secret

@@ -82,10 +82,8 @@ def update_subscription(sub_id: str):
         if _res().subscriptions.url_taken(g.key_id, data["url"], other_than=sub.id):
             raise ApiError(409, "duplicate_subscription", "Another subscription already sends to this URL", param="url")
     changes = {k: v for k, v in data.items() if k != "enabled"}
-    if data.get("enabled") is True:
-        changes.update(disabled_reason="", failing_since=0)
-    elif data.get("enabled") is False:
-        changes["disabled_reason"] = "Disabled by its owner"
+    if "enabled" in data:
+        changes.update(_res().subscriptions.owner_changes(data["enabled"]))
     if changes:
         _res().subscriptions.update(sub.id, **changes)
     return jsonify(own_subscription(sub.id).to_api())

@@ -82,9 +82,7 @@ class Event:
 def _wanted(job: Job, event_type: str) -> bool:
     """Whether the job's own `webhook_url` gets this event (its `webhook_events`, or every status
     change: progress reports only when asked for)."""
-    if not job.webhook_events:
-        return event_type != PROGRESS_EVENT
-    return event_type in job.webhook_events.split(",")
+    return job.asked_for(event_type) if job.webhook_events else event_type != PROGRESS_EVENT
 
 
 def publish(conn: redis.Redis, event: Event) -> None:

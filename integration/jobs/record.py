@@ -86,6 +86,10 @@ class Job:
             return self.relay_stream or _wants_stream(self.input)
         return self.surface == "chat" and _wants_stream(self.input)
 
+    def asked_for(self, event_type: str) -> bool:
+        """Whether the request named this event in `webhook_events`."""
+        return bool(self.webhook_events) and event_type in self.webhook_events.split(",")
+
     def to_redis(self) -> dict:
         """The hash fields: JSON for structures, nothing for None."""
         out = {}

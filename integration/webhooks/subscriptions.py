@@ -21,6 +21,7 @@ SUB = "pr:sub:{}"
 KEY_SUBS = "pr:subs:{}"  # per API key: its subscriptions' ids
 KEY_SIGNING = "pr:signing:{}"  # per API key: the secret that signs per-request webhook_url deliveries
 EVENT_NAMES = ASKABLE_EVENT_NAMES  # what a subscription can ask for
+OWNER_DISABLED = "Disabled by its owner"
 DEFAULT_EVENTS = JOB_EVENT_NAMES  # what it gets when it names none: every status change, not progress
 
 
@@ -242,6 +243,11 @@ class SubscriptionStore:
     def disable(self, sub_id: str, reason: str) -> None:
         """Stop deliveries to it, saying why."""
         self._write(sub_id, {"disabled_reason": reason})
+
+    @staticmethod
+    def owner_changes(enabled: bool) -> dict:
+        """The fields its owner's enable (failing forgotten) or disable writes."""
+        return {"disabled_reason": "", "failing_since": 0} if enabled else {"disabled_reason": OWNER_DISABLED}
 
     def record_success(self, sub_id: str, now: float) -> None:
         """Note a delivered attempt: not failing any more."""

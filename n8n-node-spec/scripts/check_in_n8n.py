@@ -136,12 +136,26 @@ def main() -> None:
         }
         credential_id = n8n_api.post(f"{base}/rest/credentials", json=credential, timeout=30).json()["data"]["id"]
         use = {"podrelayApi": {"id": credential_id, "name": "podrelay"}}
-        workflow = {
-            "name": "podrelay check",
-            "active": False,
-            "settings": {},
-            "nodes": [
-                {"id": "1", "name": "Start", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "position": [0, 0], "parameters": {}},
+
+        def create_workflow(name: str, nodes: list[dict], links: list[tuple[str, str, str]]) -> str:
+            """A workflow of a Manual Trigger ("Start") and `nodes`, wired by `links` (from, to, connection type); its id."""
+            start = {
+                "id": "1",
+                "name": "Start",
+                "type": "n8n-nodes-base.manualTrigger",
+                "typeVersion": 1,
+                "position": [0, 0],
+                "parameters": {},
+            }
+            connections: dict = {}
+            for source, target, kind in links:
+                connections.setdefault(source, {}).setdefault(kind, [[]])[0].append({"node": target, "type": kind, "index": 0})
+            body = {"name": name, "active": False, "settings": {}, "nodes": [start, *nodes], "connections": connections}
+            return n8n_api.post(f"{base}/rest/workflows", json=body, timeout=30).json()["data"]["id"]
+
+        workflow_id = create_workflow(
+            "podrelay check",
+            [
                 {
                     "id": "2", "name": "Chat", "type": "CUSTOM.podrelay", "typeVersion": 1, "position": [220, 0], "credentials": use,
                     "parameters": {"resource": "Chat", "operation": "create", "messages": {"items": [{"role": "user", "content": "Hello from n8n"}]},
@@ -158,13 +172,8 @@ def main() -> None:
                                    "additionalFields": {"scale": 2}, "waitForCompletion": True, "maxWait": 60},
                 },
             ],
-            "connections": {
-                "Start": {"main": [[{"node": "Chat", "type": "main", "index": 0}]]},
-                "Chat": {"main": [[{"node": "Image", "type": "main", "index": 0}]]},
-                "Image": {"main": [[{"node": "Upscale", "type": "main", "index": 0}]]},
-            },
-        }  # fmt: skip
-        workflow_id = n8n_api.post(f"{base}/rest/workflows", json=workflow, timeout=30).json()["data"]["id"]
+            [("Start", "Chat", "main"), ("Chat", "Image", "main"), ("Image", "Upscale", "main")],
+        )  # fmt: skip
         # n8n's own OpenAI Chat Model at its current default version (1.3: "Use Responses API" on),
         # pointed at podrelay's OpenAI mode, under a Basic LLM Chain.
         openai_credential = {
@@ -173,47 +182,32 @@ def main() -> None:
             "data": {"apiKey": key, "url": f"http://127.0.0.1:{relay_port}/openai/v1"},
         }
         openai_id = n8n_api.post(f"{base}/rest/credentials", json=openai_credential, timeout=30).json()["data"]["id"]
-        chain = {
-            "name": "podrelay with n8n's OpenAI nodes",
-            "active": False,
-            "settings": {},
-            "nodes": [
-                {"id": "1", "name": "Start", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "position": [0, 0], "parameters": {}},
+        as_openai = {"openAiApi": {"id": openai_id, "name": "podrelay as OpenAI"}}
+        chain_id = create_workflow(
+            "podrelay with n8n's OpenAI nodes",
+            [
                 {"id": "2", "name": "Chain", "type": "@n8n/n8n-nodes-langchain.chainLlm", "typeVersion": 1.7, "position": [220, 0],
                  "parameters": {"promptType": "define", "text": "Hello from the chain"}},
                 {"id": "3", "name": "Model", "type": "@n8n/n8n-nodes-langchain.lmChatOpenAi", "typeVersion": 1.3, "position": [220, 200],
-                 "credentials": {"openAiApi": {"id": openai_id, "name": "podrelay as OpenAI"}},
-                 "parameters": {"model": {"__rl": True, "mode": "id", "value": "gpt-4o-mini"}, "options": {}}},
+                 "credentials": as_openai, "parameters": {"model": {"__rl": True, "mode": "id", "value": "gpt-4o-mini"}, "options": {}}},
                 # The OpenAI node at its default version (2.1): "Message a model" calls POST /responses.
                 {"id": "4", "name": "Message", "type": "@n8n/n8n-nodes-langchain.openAi", "typeVersion": 2.1, "position": [440, 0],
-                 "credentials": {"openAiApi": {"id": openai_id, "name": "podrelay as OpenAI"}},
+                 "credentials": as_openai,
                  "parameters": {"resource": "text", "operation": "response", "modelId": {"__rl": True, "mode": "id", "value": "gpt-4o-mini"},
                                 "responses": {"values": [{"type": "text", "role": "user", "content": "Hello from the OpenAI node"}]},
                                 "simplify": True, "options": {}}},
             ],
-            "connections": {
-                "Start": {"main": [[{"node": "Chain", "type": "main", "index": 0}]]},
-                "Chain": {"main": [[{"node": "Message", "type": "main", "index": 0}]]},
-                "Model": {"ai_languageModel": [[{"node": "Chain", "type": "ai_languageModel", "index": 0}]]},
-            },
-        }  # fmt: skip
-        chain_id = n8n_api.post(f"{base}/rest/workflows", json=chain, timeout=30).json()["data"]["id"]
+            [("Start", "Chain", "main"), ("Chain", "Message", "main"), ("Model", "Chain", "ai_languageModel")],
+        )  # fmt: skip
         # The Embeddings OpenAI sub-node (its default version) under a Simple Vector Store: insert
         # embeds a document through podrelay's /openai/v1/embeddings, load embeds the query and finds it.
-        embedder = {
-            "credentials": {"openAiApi": {"id": openai_id, "name": "podrelay as OpenAI"}},
-            "typeVersion": 1.2,
-            "type": "@n8n/n8n-nodes-langchain.embeddingsOpenAi",
-            "parameters": {"options": {}},
-        }
+        embedder = {"credentials": as_openai, "typeVersion": 1.2, "type": "@n8n/n8n-nodes-langchain.embeddingsOpenAi",
+                    "parameters": {"options": {}}}  # fmt: skip
         store = {"type": "@n8n/n8n-nodes-langchain.vectorStoreInMemory", "typeVersion": 1.3}
         memory = {"__rl": True, "mode": "id", "value": "podrelay_check"}
-        vectors = {
-            "name": "podrelay embeddings with n8n's Embeddings OpenAI",
-            "active": False,
-            "settings": {},
-            "nodes": [
-                {"id": "1", "name": "Start", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "position": [0, 0], "parameters": {}},
+        vectors_id = create_workflow(
+            "podrelay embeddings with n8n's Embeddings OpenAI",
+            [
                 {"id": "2", "name": "Note", "type": "n8n-nodes-base.set", "typeVersion": 3.4, "position": [200, 0],
                  "parameters": {"mode": "raw", "jsonOutput": '{"text": "podrelay keeps results for seven days"}', "options": {}}},
                 {"id": "3", "name": "Insert", **store, "position": [400, 0], "parameters": {"mode": "insert", "memoryKey": memory}},
@@ -224,16 +218,9 @@ def main() -> None:
                  "parameters": {"mode": "load", "memoryKey": memory, "prompt": "How long are results kept?", "topK": 1}},
                 {"id": "7", "name": "Embed query", **embedder, "position": [800, 200]},
             ],
-            "connections": {
-                "Start": {"main": [[{"node": "Note", "type": "main", "index": 0}]]},
-                "Note": {"main": [[{"node": "Insert", "type": "main", "index": 0}]]},
-                "Insert": {"main": [[{"node": "Search", "type": "main", "index": 0}]]},
-                "Embed": {"ai_embedding": [[{"node": "Insert", "type": "ai_embedding", "index": 0}]]},
-                "Loader": {"ai_document": [[{"node": "Insert", "type": "ai_document", "index": 0}]]},
-                "Embed query": {"ai_embedding": [[{"node": "Search", "type": "ai_embedding", "index": 0}]]},
-            },
-        }  # fmt: skip
-        vectors_id = n8n_api.post(f"{base}/rest/workflows", json=vectors, timeout=30).json()["data"]["id"]
+            [("Start", "Note", "main"), ("Note", "Insert", "main"), ("Insert", "Search", "main"),
+             ("Embed", "Insert", "ai_embedding"), ("Loader", "Insert", "ai_document"), ("Embed query", "Search", "ai_embedding")],
+        )  # fmt: skip
         os.killpg(server.pid, signal.SIGTERM)  # `n8n execute` opens the same database
         server.wait(timeout=60)
         server = None
