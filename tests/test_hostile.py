@@ -42,6 +42,21 @@ def test_json_nested_a_thousand_deep_is_a_400(client, auth):
     assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "invalid_json"
 
 
+def test_json_nested_past_the_limit_but_within_orjsons_is_a_400_naming_where(client, auth):
+    text = '{"messages": [{"role": "user", "content": "hi"}], "deep": ' + "[" * 70 + "]" * 70 + "}"
+    answer = post_raw(client, "/chat/completions", text, auth)
+    assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "invalid_json"
+    assert answer.get_json()["error"]["param"].startswith("deep[0]")
+
+
+def test_an_integer_past_64_bits_reaches_the_worker_exact(client, auth, app):
+    big = 123456789012345678901234567890  # the fast JSON reader would make it a float
+    text = '{"messages": [{"role": "user", "content": "hi"}], "top_k": ' + str(big) + "}"
+    answer = post_raw(client, "/chat/completions", text, auth)
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+    assert of(app).jobs.get(answer.get_json()["id"]).input["top_k"] == big
+
+
 def test_a_lone_surrogate_in_a_webhook_description_is_a_400(client, auth):
     text = '{"url": "https://93.184.215.14/hooks", "description": "\\ud83d"}'
     answer = client.post("/v1/webhooks", data=text, headers={**auth, "Content-Type": "application/json"})

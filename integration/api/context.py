@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 
+import orjson
 from flask import current_app, g, request
 
 from integration import resources as root
@@ -25,6 +27,7 @@ def caller() -> Caller:
 
 
 MAX_DEPTH = 64  # objects and arrays within each other
+_LONG_INTEGER = re.compile(rb"\d{19}")  # orjson reads an integer past 64 bits as a float; json keeps it
 
 
 def alive() -> Callable[[], bool]:
@@ -50,6 +53,17 @@ def json_body() -> dict:
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
+    if not _LONG_INTEGER.search(raw):
+        # The fast reader, for a body it takes: orjson refuses NaN, Infinity, lone surrogates and
+        # any other input json would read differently, and those are read by json below.
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        if isinstance(body, dict):
+            if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:  # it could be nested too deep
+                _check(body, "", 0)
+            return body
     try:
         body = json.loads(raw)  # NaN and Infinity parse here, and are refused below with their field's name
     except RecursionError:

@@ -8,12 +8,14 @@ through to the RunPod worker's input (`extras`). A failed validation becomes a 4
 from __future__ import annotations
 
 import re
+import weakref
 from urllib.parse import urlsplit
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from integration.errors import validation_error
 from integration.jobs.events import ASKABLE_EVENT_NAMES
+from integration.surfaces.compiled import Fallback, Loader, compile_schema
 
 MAX_STRING = 1_000_000  # a prompt or message may be long, but not unbounded
 MAX_ITEMS = 2048
@@ -147,8 +149,22 @@ def _first_error(messages, path: str = "") -> tuple[str, str]:
     return path, str(messages)
 
 
+_LOADERS: weakref.WeakKeyDictionary[Schema, Loader | None] = weakref.WeakKeyDictionary()
+
+
 def load(schema: Schema, body: dict) -> dict:
-    """Validate `body`; raise a 400 naming the first bad field."""
+    """Validate `body`; raise a 400 naming the first bad field.
+
+    A body the schema's compiled loader accepts is answered by it (the same result, a
+    fraction of the time); any other is loaded by marshmallow, which names the error."""
+    if schema not in _LOADERS:
+        _LOADERS[schema] = compile_schema(schema)
+    loader = _LOADERS[schema]
+    if loader is not None:
+        try:
+            return loader(body)
+        except Fallback:
+            pass
     try:
         return schema.load(body)
     except ValidationError as error:
