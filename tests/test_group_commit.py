@@ -74,3 +74,14 @@ def test_redis_unreachable_raises_in_the_caller():
     commits = GroupCommit(down)
     with pytest.raises(redis.ConnectionError):
         commits.call(down.register_script(APPEND), ["pr:test:list"], ["x"])
+
+
+def test_the_writers_connection_dropped_by_redis_is_opened_again(conn, redis_url):
+    commits, script = GroupCommit(conn), conn.register_script(APPEND)
+    assert commits.call(script, ["pr:test:list"], ["first"])[0] == 1
+    # Redis closes every other client's connection (as at a restart, or a proxy's idle cut-off).
+    killer = redis.Redis.from_url(redis_url)
+    assert killer.client_kill_filter(_type="normal", skipme=True) >= 1
+    killer.close()
+    assert commits.call(script, ["pr:test:list"], ["second"]) == [2, b"second"]
+    assert conn.lrange("pr:test:list", 0, -1) == [b"first", b"second"]  # each written once
