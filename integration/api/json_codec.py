@@ -4,8 +4,9 @@ Every answer is JSON, and on the accept route encoding it was a measurable share
 request (`python bench/pipeline.py`). orjson writes UTF-8 as it is (Flask's default escapes
 non-ASCII) and keeps key order. What it refuses (an integer past 64 bits in a worker's
 output, a non-string key) is encoded by the standard library instead, so no answer fails.
-Request bodies are still read by the standard library (`context.json_body`): it names the
-field of a NaN or Infinity, which orjson would only refuse as a whole.
+Request bodies are read by orjson where it reads them as the standard library does, and by
+the standard library otherwise (`context.json_body`): it names the field of a NaN or Infinity,
+which orjson would only refuse as a whole.
 """
 
 from __future__ import annotations
