@@ -50,8 +50,7 @@ class GroupCommit:
         self._queued: list[_Call] = []
         self._ready = threading.Event()
         self._writer_pid = 0  # the process whose writer thread runs (a forked child starts its own)
-        self._connection = None  # the writer's own connection, taken from the pool for good
-        self._connection_pid = 0
+        self._connection = None  # the writer's own connection, taken from the pool for good (one per writer)
 
     def call(self, script: Script, keys: list, args: list) -> Any:
         """The script's answer, as `script(keys, args)` would give it; its error is raised here."""
@@ -60,6 +59,7 @@ class GroupCommit:
             self._queued.append(call)
             if self._writer_pid != os.getpid():
                 self._writer_pid = os.getpid()
+                self._connection = None  # a forked child's writer takes its own, never its parent's
                 threading.Thread(target=self._write, name="group-commit", daemon=True).start()
         self._ready.set()
         call.done.wait()
@@ -119,8 +119,8 @@ class GroupCommit:
     def _own_connection(self):
         """The writer's connection, checked as the pool checks one it hands out: one that Redis
         closed while it was idle (a restart, a proxy's idle limit) is opened again before use."""
-        if self._connection is None or self._connection_pid != os.getpid():
-            self._connection, self._connection_pid = self.conn.connection_pool.get_connection(), os.getpid()
+        if self._connection is None:
+            self._connection = self.conn.connection_pool.get_connection()
             return self._connection
         connection = self._connection
         try:
