@@ -19,9 +19,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     adapters.check(settings)  # an unknown worker name is a start-up error, not a failed job later
     from integration import api
+    from integration.api.flask_app import App
     from integration.api.json_codec import OrjsonProvider
 
-    app = Flask(__name__, static_folder=None)
+    app = App(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json = OrjsonProvider(app)
     app.extensions[resources.EXTENSION] = Resources(settings)
