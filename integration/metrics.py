@@ -36,6 +36,7 @@ HELP = {
 
 
 _FIELDS: dict[tuple, str] = {}  # (name, labels as given) -> hash field, built once per series
+_ANSWERED: dict[tuple, tuple] = {}  # (route, method, status) -> the fields `answered` adds to
 
 
 def _field(name: str, labels: dict) -> str:
@@ -72,6 +73,31 @@ class Metrics:
             self._pending[_field(name + "_bucket", {**labels, "le": bound})] += 1
             self._pending[_field(name + "_sum", labels)] += value
             self._pending[_field(name + "_count", labels)] += 1
+        self._ensure_flusher()
+
+    def answered(self, route: str, method: str, status: int, seconds: float | None) -> None:
+        """One HTTP answer: `podrelay_http_requests_total` and, when timed, its duration (as
+        `inc` and `observe` would count them, in one step: every request passes here)."""
+        fields = _ANSWERED.get((route, method, status))
+        if fields is None:
+            name = "podrelay_http_request_duration_seconds"
+            labels = {"route": route}
+            fields = (
+                _field("podrelay_http_requests_total", {"route": route, "method": method, "status": str(status)}),
+                _field(name + "_sum", labels),
+                _field(name + "_count", labels),
+                [_field(name + "_bucket", {**labels, "le": bound}) for bound in [*_BOUNDS, "+Inf"]],
+            )
+            if len(_ANSWERED) < 10_000:
+                _ANSWERED[(route, method, status)] = fields
+        total, sum_field, count_field, buckets = fields
+        with self._lock:
+            pending = self._pending
+            pending[total] += 1
+            if seconds is not None:
+                pending[buckets[bisect.bisect_left(SECONDS_BUCKETS, seconds)]] += 1
+                pending[sum_field] += seconds
+                pending[count_field] += 1
         self._ensure_flusher()
 
     def flush(self) -> None:

@@ -41,28 +41,30 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _request_id():
-        g.started = time.perf_counter()
+        ctx = g._get_current_object()  # the request's own objects, not a proxy lookup per use
+        ctx.started = time.perf_counter()
         incoming = request.headers.get("X-Request-Id", "")
         # Ids name requests, they grant nothing: the process's random generator (reseeded in every fork) will do.
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else f"req_{random.getrandbits(96):024x}"
-        g.log_ids = logs.bind(request_id=g.request_id)
+        ctx.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else f"req_{random.getrandbits(96):024x}"
+        ctx.log_ids = logs.bind(request_id=ctx.request_id)
 
     @app.teardown_request
     def _unbind(_error):
-        if "log_ids" in g:
-            logs.unbind(g.pop("log_ids"))
+        token = g.pop("log_ids", None)
+        if token is not None:
+            logs.unbind(token)
 
     @app.after_request
     def _echo_request_id(response):
-        response.headers["X-Request-Id"] = getattr(g, "request_id", "")
+        ctx, req = g._get_current_object(), request._get_current_object()
+        response.headers["X-Request-Id"] = getattr(ctx, "request_id", "")
         # The path and query are the client's: the log formatter escapes and masks them.
         if log.isEnabledFor(logging.INFO):  # the enqueue route's hot path: no path work when not logged
-            log.info("%s %s -> %d", request.method, request.full_path.rstrip("?"), response.status_code)
-        metrics = of(app).metrics
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.inc("podrelay_http_requests_total", route=route, method=request.method, status=str(response.status_code))
-        if "started" in g:
-            metrics.observe("podrelay_http_request_duration_seconds", time.perf_counter() - g.started, route=route)
+            log.info("%s %s -> %d", req.method, req.full_path.rstrip("?"), response.status_code)
+        started = getattr(ctx, "started", None)
+        took = None if started is None else time.perf_counter() - started
+        rule = req.url_rule
+        of(app).metrics.answered(rule.rule if rule else "unmatched", req.method, response.status_code, took)
         return response
 
     errors.init_app(app)
