@@ -40,8 +40,9 @@ def admit() -> Response | None:
     """Authenticate, count the request, and replay or claim its idempotency key."""
     require_api_key()
     _count_request()
-    if request.method == "POST":
-        if request.endpoint in UPLOAD_ROUTES:
+    req = request._get_current_object()
+    if req.method == "POST":
+        if req.endpoint in UPLOAD_ROUTES:
             request.max_content_length = resources().settings.upload_max_bytes
         return _claim_idempotency_key()
     return None
@@ -57,24 +58,24 @@ def require_api_key() -> None:
     found = lookup(res.redis, token.strip(), res.settings, res.commits)
     if found is None:
         raise ApiError(401, "invalid_api_key", "Invalid API key provided")
-    g.key_id = found.key_id
-    g.limits = found.limits
-    g.admin = found.admin
+    ctx = g._get_current_object()
+    ctx.key_id, ctx.limits, ctx.admin = found.key_id, found.limits, found.admin
 
 
 def _count_request() -> None:
-    limit = g.limits.requests_per_minute
+    ctx = g._get_current_object()
+    limit = ctx.limits.requests_per_minute
     if limit is None:
         return
     limiter = resources().rate_limiter
     # Counted by the write that stores the job (or after, see `_after`); a key this process saw
     # at its limit is counted first, so it is refused before its request is read.
-    if request.endpoint in COUNTED_WITH_THE_JOB and not limiter.seen_full(g.key_id):
-        g.rate_count = RateCount(limit)
+    if request.endpoint in COUNTED_WITH_THE_JOB and not limiter.seen_full(ctx.key_id):
+        ctx.rate_count = RateCount(limit)
         return
-    g.rate = limiter.hit(g.key_id, limit)
-    if not g.rate.admitted:
-        raise RateExceeded(g.rate)
+    ctx.rate = limiter.hit(ctx.key_id, limit)
+    if not ctx.rate.admitted:
+        raise RateExceeded(ctx.rate)
 
 
 def _claim_idempotency_key() -> Response | None:
@@ -134,11 +135,12 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _after(response: Response) -> Response:
-        rate = g.get("rate") or _counted_after(g.get("rate_count"))
+        ctx = g._get_current_object()
+        rate = ctx.get("rate") or _counted_after(ctx.get("rate_count"))
         if rate is not None:
             response.headers.update(rate.headers())
-            resources().rate_limiter.note(g.key_id, rate)
-        record = g.pop("idempotency_record", None)
+            resources().rate_limiter.note(ctx.key_id, rate)
+        record = ctx.pop("idempotency_record", None)
         if record is not None:
             body = None if response.is_streamed else response.get_data()
             headers = {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}

@@ -23,7 +23,8 @@ def resources() -> Resources:
 
 def caller() -> Caller:
     """The API key making this request, with its limits (set by admission)."""
-    return Caller(g.key_id, g.limits, g.get("admin", False), g.get("rate_count"))
+    ctx = g._get_current_object()
+    return Caller(ctx.key_id, ctx.limits, ctx.get("admin", False), ctx.get("rate_count"))
 
 
 MAX_DEPTH = 64  # objects and arrays within each other
