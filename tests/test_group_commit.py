@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 
-from integration.redis.group_commit import GroupCommit
+from integration.redis.group_commit import IDLE_CHECK, GroupCommit
 
 # Appends ARGV[1] to a list and answers the list's new length and the value; a value of
 # 'fail' raises inside the script.
@@ -76,12 +77,27 @@ def test_redis_unreachable_raises_in_the_caller():
         commits.call(down.register_script(APPEND), ["pr:test:list"], ["x"])
 
 
-def test_the_writers_connection_dropped_by_redis_is_opened_again(conn, redis_url):
-    commits, script = GroupCommit(conn), conn.register_script(APPEND)
-    assert commits.call(script, ["pr:test:list"], ["first"])[0] == 1
-    # Redis closes every other client's connection (as at a restart, or a proxy's idle cut-off).
+def _drop_every_other_connection(redis_url: str) -> None:
+    """Redis closes every other client's connection (as at a restart, or a proxy's idle cut-off)."""
     killer = redis.Redis.from_url(redis_url)
     assert killer.client_kill_filter(_type="normal", skipme=True) >= 1
     killer.close()
+
+
+def test_the_writers_connection_dropped_while_idle_is_opened_again(conn, redis_url):
+    commits, script = GroupCommit(conn), conn.register_script(APPEND)
+    assert commits.call(script, ["pr:test:list"], ["first"])[0] == 1
+    _drop_every_other_connection(redis_url)
+    time.sleep(IDLE_CHECK * 1.5)
     assert commits.call(script, ["pr:test:list"], ["second"]) == [2, b"second"]
     assert conn.lrange("pr:test:list", 0, -1) == [b"first", b"second"]  # each written once
+
+
+def test_a_connection_dropped_between_busy_batches_fails_one_batch_and_the_next_reconnects(conn, redis_url):
+    commits, script = GroupCommit(conn), conn.register_script(APPEND)
+    assert commits.call(script, ["pr:test:list"], ["first"])[0] == 1
+    _drop_every_other_connection(redis_url)  # at once: the writer does not check a connection it just used
+    with pytest.raises(redis.ConnectionError):
+        commits.call(script, ["pr:test:list"], ["refused"])
+    assert commits.call(script, ["pr:test:list"], ["third"]) == [2, b"third"]
+    assert conn.lrange("pr:test:list", 0, -1) == [b"first", b"third"]  # the refused call was not written

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
 import redis
@@ -27,9 +28,7 @@ from redis.exceptions import NoScriptError, ResponseError
 MAX_BATCH = 256  # calls per pipeline; more wait for the next one
 
 
-def _encoded(value):
-    """A command argument as redis-py would send it, encoded here so its failure is the caller's."""
-    return value.encode("utf-8") if isinstance(value, str) else value
+IDLE_CHECK = 0.25  # seconds idle after which the writer's connection is checked before use
 
 
 class _Call:
@@ -51,6 +50,7 @@ class GroupCommit:
         self._ready = threading.Event()
         self._writer_pid = 0  # the process whose writer thread runs (a forked child starts its own)
         self._connection = None  # the writer's own connection, taken from the pool for good (one per writer)
+        self._used = 0.0  # when the writer last took its connection (time.monotonic)
 
     def call(self, script: Script, keys: list, args: list) -> Any:
         """The script's answer, as `script(keys, args)` would give it; its error is raised here."""
@@ -99,8 +99,8 @@ class GroupCommit:
         answers: list = [None] * len(batch)
         commands, sent = [], []
         for index, call in enumerate(batch):
-            try:
-                args = [_encoded(value) for value in (*call.keys, *call.args)]
+            try:  # encoded as redis-py would send them, here, so a failure is this caller's
+                args = [value.encode() if type(value) is str else value for value in (*call.keys, *call.args)]
             except UnicodeEncodeError as error:
                 answers[index] = error
                 continue
@@ -117,12 +117,19 @@ class GroupCommit:
         return answers
 
     def _own_connection(self):
-        """The writer's connection, checked as the pool checks one it hands out: one that Redis
-        closed while it was idle (a restart, a proxy's idle limit) is opened again before use."""
+        """The writer's connection, checked as the pool checks one it hands out when it was idle
+        for IDLE_CHECK: one that Redis closed meanwhile (a restart, a proxy's idle limit) is
+        opened again before use. Under load the check is skipped (on the enqueue route it cost
+        a poll per batch, `python bench/pipeline.py`): a connection dropped between two batches
+        fails its round trip, which is retried on a new one as any dropped round trip is."""
+        now = time.monotonic()
+        idle, self._used = now - self._used, now
         if self._connection is None:
             self._connection = self.conn.connection_pool.get_connection()
             return self._connection
         connection = self._connection
+        if idle < IDLE_CHECK:
+            return connection
         try:
             if connection.can_read():  # an idle connection has nothing to read: it was closed
                 raise redis.ConnectionError("closed by Redis")
