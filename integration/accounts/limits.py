@@ -13,6 +13,7 @@ spend (UTC calendar months).
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -49,8 +50,26 @@ LIMIT_FIELDS = {spec.name: spec.field for spec in LIMITS}
 
 
 def month(at: float | None = None) -> str:
-    """The budget period a moment belongs to: its UTC calendar month, `YYYY-MM`."""
-    return time.strftime("%Y-%m", time.gmtime(time.time() if at is None else at))
+    """The budget period a moment belongs to: its UTC calendar month, `YYYY-MM` (the last
+    month asked is kept with its bounds: every accepted job asks)."""
+    at = time.time() if at is None else at
+    start, end, label = _last_month
+    if start <= at < end:
+        return label
+    return _month_of(at)
+
+
+_last_month: tuple[float, float, str] = (0.0, 0.0, "")
+
+
+def _month_of(at: float) -> str:
+    global _last_month
+    day = time.gmtime(at)
+    start = calendar.timegm((day.tm_year, day.tm_mon, 1, 0, 0, 0))
+    year, number = (day.tm_year + 1, 1) if day.tm_mon == 12 else (day.tm_year, day.tm_mon + 1)
+    label = f"{day.tm_year:04d}-{day.tm_mon:02d}"
+    _last_month = (start, calendar.timegm((year, number, 1, 0, 0, 0)), label)
+    return label
 
 
 def parse_limit(name: str, value: str) -> str:

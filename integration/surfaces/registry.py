@@ -10,9 +10,10 @@ module (chat, images, audio, video, embeddings).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 
 from marshmallow import Schema
 
@@ -90,13 +91,23 @@ OPENAI_NAMES = {
 }
 
 
-def aliases(settings: Settings | None, surface: str) -> dict[str, str]:
+def aliases(settings: Settings | None, surface: str) -> Mapping[str, str]:
     """Model names that stand for one of the surface's models: OpenAI's, then MODEL_ALIASES'
-    (`{"chat": {"gpt-4o": "Llama3_8B_Instruct"}}`), which win."""
+    (`{"chat": {"gpt-4o": "Llama3_8B_Instruct"}}`), which win. Built once per settings and
+    surface (every accepted job asks): settings do not change once read."""
+    cached = _ALIASES.get((id(settings), surface))
+    if cached is not None and cached[0] is settings:  # the settings object is kept: its id is not reused
+        return cached[1]
     found = {name: SURFACES[surface].default_model for name in OPENAI_NAMES.get(surface, ())}
     if settings is not None and settings.model_aliases:
         found.update(settings.model_aliases.get(surface, {}))
-    return found
+    if len(_ALIASES) >= 1_000:  # each test builds its own settings: stay bounded
+        _ALIASES.clear()
+    _ALIASES[(id(settings), surface)] = (settings, MappingProxyType(found))
+    return _ALIASES[(id(settings), surface)][1]
+
+
+_ALIASES: dict[tuple[int, str], tuple[Settings | None, Mapping[str, str]]] = {}
 
 
 def _chars(value) -> int:
