@@ -36,7 +36,7 @@ class RateState:
     admitted: bool
     limit: int
     remaining: int
-    retry_after: int  # seconds until a request would be admitted (when refused)
+    retry_after: int  # seconds until a request would be admitted (when refused; 1 when admitted)
     reset: int  # seconds until the window is empty again
 
     def headers(self) -> dict[str, str]:
