@@ -43,7 +43,8 @@ def init_app(app: Flask) -> None:
     def _request_id():
         ctx = g._get_current_object()  # the request's own objects, not a proxy lookup per use
         ctx.started = time.perf_counter()
-        incoming = request.headers.get("X-Request-Id", "")
+        # The header as werkzeug's `request.headers` reads it, without its per-call name rewriting.
+        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
         # Ids name requests, they grant nothing: the process's random generator (reseeded in every fork) will do.
         ctx.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else f"req_{random.getrandbits(96):024x}"
         ctx.log_ids = logs.bind(request_id=ctx.request_id)

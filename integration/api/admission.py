@@ -50,7 +50,7 @@ def admit() -> Response | None:
 
 def require_api_key() -> None:
     """Set `g.key_id` and `g.limits` from the Bearer token, or raise 401 `invalid_api_key`."""
-    header = request.headers.get("Authorization", "")
+    header = request.environ.get("HTTP_AUTHORIZATION", "")  # `request.headers`' value, read directly
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "invalid_api_key", "Missing API key: send Authorization: Bearer <api-key>")
@@ -79,7 +79,7 @@ def _count_request() -> None:
 
 
 def _claim_idempotency_key() -> Response | None:
-    key = request.headers.get("Idempotency-Key")
+    key = request.environ.get("HTTP_IDEMPOTENCY_KEY")  # `request.headers`' value, read directly
     if key is None:
         return None
     if len(key) > MAX_KEY_LENGTH or not _PRINTABLE.match(key):

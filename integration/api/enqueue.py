@@ -42,11 +42,11 @@ def enqueue_answer(job: Job, surface: surfaces.Surface) -> dict:
 
 
 def _enqueue(surface: surfaces.Surface):
-    res, headers = resources(), request.headers
+    res, environ = resources(), request.environ  # its headers as `request.headers` reads them
     request_data = load(surface.schema, json_body())
-    deadline = deadline_of(request_data, headers.get("Cancel-After"), time.time())
+    deadline = deadline_of(request_data, environ.get("HTTP_CANCEL_AFTER"), time.time())
     job = accept(res, caller(), g.request_id, surface, request_data, deadline=deadline)
-    wait = preferred_wait(headers.get("Prefer"), res.settings.prefer_wait_max)
+    wait = preferred_wait(environ.get("HTTP_PREFER"), res.settings.prefer_wait_max)
     if wait:
         wait = res.settings.held(wait)  # under a router's first-byte limit: its 202 comes in time
     finished = None

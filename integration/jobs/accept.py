@@ -68,7 +68,7 @@ def accept(
             priority=request.get("priority"),
             deadline=deadline,
             request_id=request_id,
-            cost=res.prices.estimate(surface, model, request)["estimated_cost"],
+            cost=res.prices.cost(surface, model, request),
             id=job_id,
         )
         res.jobs.create(job, limits=caller.limits, rate=caller.rate)

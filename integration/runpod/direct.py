@@ -166,7 +166,7 @@ class RunPodDirect:
             request.setdefault("size", f"{request['width']}x{request['height']}")
         for probe in (request, {"messages": [], "input": ""}):
             try:
-                return self.res.prices.estimate(surface, model, probe)["estimated_cost"]
+                return self.res.prices.cost(surface, model, probe)
             except (KeyError, TypeError, ValueError, AttributeError):
                 continue
         return 0.0

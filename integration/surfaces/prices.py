@@ -27,10 +27,13 @@ class PriceTable:
             override = override.get(model, override.get("*"))
         return float(override) if override is not None else surface.unit_price
 
+    def cost(self, surface: Surface, model: str, request: dict) -> float:
+        """The estimate's `estimated_cost` alone (what every accepted job reserves), without its object."""
+        return self._priced(surface, model, request)[2]
+
     def estimate(self, surface: Surface, model: str, request: dict) -> dict:
         """The price object of `POST /v1/<route>/price` for a validated request."""
-        units = round(float(surface.units(request)), 6)
-        unit_price = self.unit_price(surface, model)
+        units, unit_price, cost = self._priced(surface, model, request)
         return {
             "object": "price",
             "surface": surface.name,
@@ -39,5 +42,11 @@ class PriceTable:
             "unit": surface.unit,
             "units": units,
             "unit_price": unit_price,
-            "estimated_cost": round(units * unit_price, 6),
+            "estimated_cost": cost,
         }
+
+    def _priced(self, surface: Surface, model: str, request: dict) -> tuple[float, float, float]:
+        """Units, unit price and estimated cost (USD, to the microdollar)."""
+        units = round(float(surface.units(request)), 6)
+        unit_price = self.unit_price(surface, model)
+        return units, unit_price, round(units * unit_price, 6)
