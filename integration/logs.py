@@ -169,10 +169,11 @@ class BufferedStreamHandler(logging.StreamHandler):
 
 def configure(level: str, secrets: tuple[str, ...] = (), style: str = "text") -> None:
     """Route the root logger through podrelay's formatter (once per process)."""
-    # No formatter here shows a line's source, thread or process: the records need not find them
-    # (logging's own advice, "Optimization"; finding the caller walks the stack on every line).
+    # No formatter here shows a line's source or thread: the records need not find them (logging's
+    # own advice, "Optimization"; finding the caller walks the stack on every line). The process id
+    # stays: gunicorn's own text lines show it ("[%(process)d]"), and formatting them failed without it.
     logging._srcfile = None  # noqa: SLF001
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging.logThreads = logging.logMultiprocessing = False
     handler = BufferedStreamHandler()
     handler.setFormatter(JsonFormatter(secrets=secrets) if style == "json" else SafeFormatter(secrets=secrets))
     root = logging.getLogger()

@@ -5,9 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 from integration.logs import JsonFormatter
 from tests.support import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
@@ -53,3 +58,19 @@ def test_request_id_follows_the_job_into_the_worker_and_its_deliveries(make_stac
     assert all(line["job_id"] == job_id for line in worker)
     assert delivery[0]["delivery_id"].startswith("dlv_")
     assert stack.http.get(f"{stack.base_url}/v1/webhooks/deliveries", timeout=5).json()["data"][0]["job_id"] == job_id
+
+
+def test_gunicorns_own_text_lines_still_format_once_podrelay_configured_logging():
+    """gunicorn's text format shows the process id; podrelay's configuration must leave records one."""
+    script = (
+        "import logging, os\n"
+        "from integration import logs\n"
+        "logs.configure('INFO')\n"
+        "record = logging.LogRecord('gunicorn.error', logging.INFO, 'gunicorn', 1, 'Worker exiting (pid: %s)', (7,), None)\n"
+        "print(logging.Formatter('%(asctime)s [%(process)d] [%(levelname)s] %(message)s').format(record))\n"
+        "print(os.getpid())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    line, pid = done.stdout.splitlines()
+    assert f"[{pid}] [INFO] Worker exiting (pid: 7)" in line
