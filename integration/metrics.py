@@ -36,7 +36,9 @@ HELP = {
 
 
 _FIELDS: dict[tuple, str] = {}  # (name, labels as given) -> hash field, built once per series
+_HISTOGRAMS: dict[tuple, tuple] = {}  # (name, labels as given) -> its sum, count and bucket fields
 _ANSWERED: dict[tuple, tuple] = {}  # (route, method, status) -> the fields `answered` adds to
+_DURATION = "podrelay_http_request_duration_seconds"
 
 
 def _field(name: str, labels: dict) -> str:
@@ -47,6 +49,26 @@ def _field(name: str, labels: dict) -> str:
         if len(_FIELDS) < 10_000:  # label values are podrelay's own (routes, statuses), but stay bounded
             _FIELDS[cache_key] = field
     return field
+
+
+def _histogram(name: str, labels: dict) -> tuple[str, str, list[str]]:
+    """A histogram series' sum and count fields, and its bucket fields by `bisect` index (the last: +Inf)."""
+    cache_key = (name, *labels.items())
+    fields = _HISTOGRAMS.get(cache_key)
+    if fields is None:
+        buckets = [_field(name + "_bucket", {**labels, "le": bound}) for bound in [*_BOUNDS, "+Inf"]]
+        fields = (_field(name + "_sum", labels), _field(name + "_count", labels), buckets)
+        if len(_HISTOGRAMS) < 1_000:
+            _HISTOGRAMS[cache_key] = fields
+    return fields
+
+
+def _add_observation(pending: Counter, histogram: tuple[str, str, list[str]], value: float) -> None:
+    """One value in the one bucket it falls in (made cumulative when rendered), the sum and the count."""
+    sum_field, count_field, buckets = histogram
+    pending[buckets[bisect.bisect_left(SECONDS_BUCKETS, value)]] += 1
+    pending[sum_field] += value
+    pending[count_field] += 1
 
 
 class Metrics:
@@ -67,12 +89,9 @@ class Metrics:
 
     def observe(self, name: str, value: float, **labels) -> None:
         """Record one value in a histogram (its bucket, sum, count)."""
-        index = bisect.bisect_left(SECONDS_BUCKETS, value)
-        bound = _BOUNDS[index] if index < len(SECONDS_BUCKETS) else "+Inf"
-        with self._lock:  # the one bucket it falls in; made cumulative when rendered
-            self._pending[_field(name + "_bucket", {**labels, "le": bound})] += 1
-            self._pending[_field(name + "_sum", labels)] += value
-            self._pending[_field(name + "_count", labels)] += 1
+        histogram = _histogram(name, labels)
+        with self._lock:
+            _add_observation(self._pending, histogram, value)
         self._ensure_flusher()
 
     def answered(self, route: str, method: str, status: int, seconds: float | None) -> None:
@@ -80,24 +99,15 @@ class Metrics:
         `inc` and `observe` would count them, in one step: every request passes here)."""
         fields = _ANSWERED.get((route, method, status))
         if fields is None:
-            name = "podrelay_http_request_duration_seconds"
-            labels = {"route": route}
-            fields = (
-                _field("podrelay_http_requests_total", {"route": route, "method": method, "status": str(status)}),
-                _field(name + "_sum", labels),
-                _field(name + "_count", labels),
-                [_field(name + "_bucket", {**labels, "le": bound}) for bound in [*_BOUNDS, "+Inf"]],
-            )
+            total = _field("podrelay_http_requests_total", {"route": route, "method": method, "status": str(status)})
+            fields = (total, _histogram(_DURATION, {"route": route}))
             if len(_ANSWERED) < 10_000:
                 _ANSWERED[(route, method, status)] = fields
-        total, sum_field, count_field, buckets = fields
+        total, histogram = fields
         with self._lock:
-            pending = self._pending
-            pending[total] += 1
+            self._pending[total] += 1
             if seconds is not None:
-                pending[buckets[bisect.bisect_left(SECONDS_BUCKETS, seconds)]] += 1
-                pending[sum_field] += seconds
-                pending[count_field] += 1
+                _add_observation(self._pending, histogram, seconds)
         self._ensure_flusher()
 
     def flush(self) -> None:

@@ -43,7 +43,7 @@ def admit() -> Response | None:
     req = request._get_current_object()
     if req.method == "POST":
         if req.endpoint in UPLOAD_ROUTES:
-            request.max_content_length = resources().settings.upload_max_bytes
+            req.max_content_length = resources().settings.upload_max_bytes
         return _claim_idempotency_key()
     return None
 

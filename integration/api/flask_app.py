@@ -46,9 +46,11 @@ class App(Flask):
 
     def ensure_sync(self, func):
         """Flask's answer for `func`, asked once per plain function (a bound method is asked each time)."""
-        sync = self._sync.get(func) if type(func) is FunctionType else None
+        if type(func) is not FunctionType:
+            return super().ensure_sync(func)
+        sync = self._sync.get(func)
         if sync is None:
             sync = super().ensure_sync(func)
-            if type(func) is FunctionType and len(self._sync) < 10_000:
+            if len(self._sync) < 10_000:
                 self._sync[func] = sync
         return sync

@@ -120,8 +120,9 @@ class GroupCommit:
         """The writer's connection, checked as the pool checks one it hands out when it was idle
         for IDLE_CHECK: one that Redis closed meanwhile (a restart, a proxy's idle limit) is
         opened again before use. Under load the check is skipped (on the enqueue route it cost
-        a poll per batch, `python bench/pipeline.py`): a connection dropped between two batches
-        fails its round trip, which is retried on a new one as any dropped round trip is."""
+        a poll per batch, `python bench/pipeline.py`): a connection dropped between two busy
+        batches fails the next one's callers with its ConnectionError, and the batch after it
+        opens a new connection (the pool's connection reconnects once disconnected)."""
         now = time.monotonic()
         idle, self._used = now - self._used, now
         if self._connection is None:

@@ -103,8 +103,9 @@ def aliases(settings: Settings | None, surface: str) -> Mapping[str, str]:
         found.update(settings.model_aliases.get(surface, {}))
     if len(_ALIASES) >= 1_000:  # each test builds its own settings: stay bounded
         _ALIASES.clear()
-    _ALIASES[(id(settings), surface)] = (settings, MappingProxyType(found))
-    return _ALIASES[(id(settings), surface)][1]
+    shown = MappingProxyType(found)
+    _ALIASES[(id(settings), surface)] = (settings, shown)
+    return shown
 
 
 _ALIASES: dict[tuple[int, str], tuple[Settings | None, Mapping[str, str]]] = {}
