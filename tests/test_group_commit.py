@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import redis
@@ -101,3 +104,61 @@ def test_a_connection_dropped_between_busy_batches_fails_one_batch_and_the_next_
         commits.call(script, ["pr:test:list"], ["refused"])
     assert commits.call(script, ["pr:test:list"], ["third"]) == [2, b"third"]
     assert conn.lrange("pr:test:list", 0, -1) == [b"first", b"third"]  # the refused call was not written
+
+
+# Run under gevent as the web process runs (monkey-patched), in a process of its own: four
+# greenlets call the writer in a loop while Redis's replies are already there when the writer
+# reads (it spins 5 ms after each send), and one greenlet waits for a socket that has data.
+_UNDER_GEVENT = """
+from gevent import monkey; monkey.patch_all()
+import socket, sys, time
+import gevent, redis
+from integration.redis.group_commit import GroupCommit
+
+conn = redis.Redis.from_url(sys.argv[1])
+script = conn.register_script("return 1")
+conn.script_load("return 1")
+commits = GroupCommit(conn)
+connection = conn.connection_pool.get_connection()
+conn.connection_pool.get_connection = lambda *args, **kwargs: connection
+send = connection.send_packed_command
+
+def send_then_spin(*args, **kwargs):
+    send(*args, **kwargs)
+    until = time.perf_counter() + 0.005
+    while time.perf_counter() < until:  # Redis answers meanwhile; the writer does not yield
+        pass
+
+connection.send_packed_command = send_then_spin
+done, served = [0], []
+left, right = socket.socketpair()
+
+def reader():
+    left.recv(1)
+    served.append(done[0])
+
+def caller():
+    for _ in range(60):
+        commits.call(script, [], [])
+        done[0] += 1
+
+waiting = gevent.spawn(reader)
+gevent.sleep(0)  # the reader now waits for its socket
+right.send(b"x")
+gevent.joinall([waiting, *(gevent.spawn(caller) for _ in range(4))], timeout=60)
+print(served[0] if served else "never")
+"""
+
+
+def test_under_gevent_each_batch_lets_the_hub_poll_so_no_connection_waits_behind_busy_ones(redis_url):
+    out = subprocess.run(
+        [sys.executable, "-c", _UNDER_GEVENT, redis_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert out.returncode == 0, out.stderr
+    # The reader's socket was readable before the first call: it is served at the first poll,
+    # which comes with the first batch (four calls at most), not after gevent's 50 callbacks.
+    assert out.stdout.strip() != "never" and int(out.stdout) <= 4, out.stdout

@@ -143,6 +143,7 @@ class GroupCommit:
     def _round_trip(connection, commands: list[tuple]) -> list:
         """Send every command in one write; read every reply (a script's error is its caller's answer)."""
         connection.send_packed_command(connection.pack_commands(commands))
+        _let_the_hub_poll(connection)
         replies = []
         for _ in commands:
             try:
@@ -150,3 +151,28 @@ class GroupCommit:
             except ResponseError as error:
                 replies.append(error)
         return replies
+
+
+def _let_the_hub_poll(connection) -> None:
+    """Under gevent (the web process), wait for the replies through the hub, even when they are
+    already there, so that every batch lets the hub poll its sockets once.
+
+    Why: when Redis answers before the writer reads and a client sends its next request before
+    its greenlet reads it, every step of those requests runs as a gevent callback, and gevent
+    polls only when the callbacks run out or after 50 of them. The connections that did wait for
+    a socket then waited 10-25 ms with their request unread, while the others cycled: that was
+    the accept route's p99 (`python bench/tail.py`; measured with SO_TIMESTAMPNS on each read).
+    Threads (the worker process) read at once, as before. An encrypted socket with decrypted
+    bytes already buffered is read at once too: its file descriptor would not turn readable."""
+    sock = getattr(connection, "_sock", None)  # redis-py's connected socket
+    if sock is None or not type(sock).__module__.startswith("gevent."):
+        return
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending():
+        return
+    from gevent.socket import wait_read
+
+    try:
+        wait_read(sock.fileno(), timeout=connection.socket_timeout)
+    except TimeoutError:
+        pass  # the read that follows raises redis's own TimeoutError
