@@ -110,3 +110,55 @@ def test_json_logs_are_json_for_gunicorns_own_lines_too(make_stack, tmp_path):
     assert any("Booting worker" in line for line in lines)  # gunicorn's own
     for line in lines:
         json.loads(line)  # every line, gunicorn's included
+
+
+def _answer(sock) -> bytes:
+    """One HTTP/1.1 answer read off `sock` (its status line)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head.split(b"\r\n")[0]
+
+
+def test_a_client_pipelining_requests_does_not_hold_up_other_connections(make_stack):
+    # One web worker. A client with no key sends 3,000 requests at once on one connection:
+    # each is a 404 that touches no socket, so its greenlet never had to wait for anything.
+    # Another connection's requests are answered in turn meanwhile, not after all 3,000.
+    import socket
+    import threading
+
+    stack = make_stack(workers=0, procfile=True, web_env={"WEB_CONCURRENCY": "1"})
+    host, port = stack.base_url.removeprefix("http://").split(":")
+    pipelined, flood = 3000, b"GET /v1/no-such-route HTTP/1.1\r\nHost: x\r\n\r\n"
+    health = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with (
+        socket.create_connection((host, int(port)), timeout=60) as other,
+        socket.create_connection((host, int(port)), timeout=60) as hog,
+    ):
+        other.sendall(health)
+        assert _answer(other) == b"HTTP/1.1 200 OK"
+        answered = []
+
+        def read_the_flood():
+            data = b""
+            while data.count(b"HTTP/1.1 404") < pipelined:
+                data += hog.recv(1 << 20)
+            answered.append(data.count(b"HTTP/1.1 404"))
+
+        reader = threading.Thread(target=read_the_flood, daemon=True)
+        reader.start()
+        hog.sendall(flood * pipelined)
+        served_meanwhile = 0
+        while reader.is_alive():
+            other.sendall(health)
+            assert _answer(other) == b"HTTP/1.1 200 OK"
+            served_meanwhile += 1
+        reader.join(60)
+    assert answered == [pipelined]
+    # Before each turn, every connection with a request waiting gets its own: without turns
+    # the other connection's first request was answered only after the whole flood (1 here).
+    assert served_meanwhile >= 20, served_meanwhile
