@@ -43,7 +43,18 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import bench_env, create_key, free_port, peak_rss_mb, procfile_command, start, stop, wait_http  # noqa: E402
+from bench.harness import (  # noqa: E402
+    bench_env,
+    cpu_seconds,
+    create_key,
+    free_port,
+    in_group,
+    peak_rss_mb,
+    procfile_command,
+    start,
+    stop,
+    wait_http,
+)
 from integration.redis.connection import ensure_embedded, stop_embedded  # noqa: E402
 
 CHAT = json.dumps({"messages": [{"role": "user", "content": "Summarize this document in 5 bullets."}]}).encode()
@@ -196,6 +207,7 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
         start(procfile_command("web"), {**env, "PORT": str(ports["logged"]), "LOG_LEVEL": "INFO"}, logs / "web-logged.log"),
     ]
     keys = {"podrelay": key, "trivial": key, "limited": limited_keys(conn, LIMITED_KEYS), "logged": key}
+    groups = dict(zip(ports, (server.pid for server in servers), strict=True))  # each server's process group
     try:
         for port in ports.values():
             wait_http(f"http://127.0.0.1:{port}/healthz")
@@ -208,8 +220,14 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
                 # gevent's workers race to accept: at times one takes nearly all 16 connections at
                 # once and serves them on one core while the other idles, whatever the route. Such a
                 # run measures that race, not the route: it is run again (up to 3 times), and counted.
+                # The web CPU each answer took (the server's processes' user + system time over its
+                # answers) is printed beside the rate: on a shared host, time the host gives to
+                # others slows the rate but is not charged to these processes.
                 for attempt in range(4):
+                    used = cpu_seconds(in_group(groups[server]))
                     figures = load_wrk(ports[server], path, keys[server], max(total // 1000, 3), logs)
+                    used = cpu_seconds(in_group(groups[server])) - used
+                    figures["cpu_us"] = used * 1e6 / max(figures["requests"], 1)
                     if not figures["split"] or figures["split"][0] < UNEVEN or attempt == 3:
                         figures["uneven_runs"] = attempt
                         return figures
@@ -227,14 +245,17 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
     print(f"\n1. Enqueue, 3 alternating rounds; load: {client};")
     print("   no worker running (nothing else drains work on these cores)")
     print(f"   gunicorn settings of all: {procfile_command('web')}")
-    print(f"   {'round':<7}{'route':<40}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'/ trivial':>11}  connections per worker")
+    print(
+        f"   {'round':<7}{'route':<40}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'/ trivial':>11}{'CPU µs':>8}  connections per worker"
+    )
     for number, figures in enumerate(rounds, 1):
         for (name, _, _), route in zip(ROUTES, figures, strict=True):
             ratio = f"{route['rate'] / figures[1]['rate']:>11.2f}" if route is not figures[1] else f"{'':>11}"
+            cpu = f"{route['cpu_us']:>8.0f}" if "cpu_us" in route else f"{'?':>8}"
             split = "+".join(map(str, route.get("split", []))) or "?"
             again = f" (after {route['uneven_runs']} uneven)" if route.get("uneven_runs") else ""
             print(
-                f"   {number:<7}{name:<40}{route['rate']:>10.0f}{route['p50_ms']:>10.2f}{route['p99_ms']:>10.2f}{ratio}  {split}{again}"
+                f"   {number:<7}{name:<40}{route['rate']:>10.0f}{route['p50_ms']:>10.2f}{route['p99_ms']:>10.2f}{ratio}{cpu}  {split}{again}"
             )
     reruns = sum(route.get("uneven_runs", 0) for figures in rounds for route in figures)
     print(f"   runs measured again for an uneven split (>= {UNEVEN} of 16 connections in one worker): {reruns}")
@@ -261,6 +282,9 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
         "logged_over_quiet": median("rate", logged, podrelay),
         "rounds": rounds,
     }
+    if all("cpu_us" in route for figures in rounds for route in figures):  # wrk's runs
+        result["rq_cpu_over_podrelay"] = median("cpu_us", rq, podrelay)
+        result["ping_cpu_over_podrelay"] = median("cpu_us", ping, podrelay)
     print("   medians of the rounds:")
     print(f"     podrelay / trivial: {result['ratio']:.2f} (target >= 0.45)")
     print(f"     trivial + PING / trivial: {result['redis_round_trip_ratio']:.2f}")
@@ -269,6 +293,11 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
     print(f"     podrelay p99 / PING route p99: {result['p99_over_ping']:.2f} (target <= 2)")
     print(f"     rate limit on: / podrelay without it {result['limited_over_unlimited']:.2f} (target >= 0.9)")
     print(f"     request log on (a JSON line per request): / podrelay without it {result['logged_over_quiet']:.2f}")
+    if "rq_cpu_over_podrelay" in result:
+        print(
+            f"     web CPU per answer, RQ route / podrelay: {result['rq_cpu_over_podrelay']:.2f};"
+            f" PING route / podrelay: {result['ping_cpu_over_podrelay']:.2f}"
+        )
     return result
 
 
