@@ -55,14 +55,14 @@ def _take_turns(worker) -> None:
     any is served again; the accept route's rate was the same with and without."""
     import gevent
 
-    loop = gevent.get_hub().loop
+    hub = gevent.get_hub()  # the worker's one thread: its hub, looked up once, not per request
     handle_request = worker.handle_request
 
     def handle_in_turn(listener_name, req, sock, addr):
         answered = handle_request(listener_name, req, sock, addr)
-        turn = loop.timer(0)  # fires after the loop's next poll, as gevent.sleep's timer does
+        turn = hub.loop.timer(0)  # fires after the loop's next poll, as gevent.sleep's timer does
         try:
-            gevent.get_hub().wait(turn)
+            hub.wait(turn)
         finally:
             turn.close()
         return answered
