@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from integration.redis.group_commit import IDLE_CHECK, GroupCommit
+from integration.redis.group_commit import IDLE_CHECK, GroupCommit, _packed
 
 # Appends ARGV[1] to a list and answers the list's new length and the value; a value of
 # 'fail' raises inside the script.
@@ -78,6 +78,47 @@ def test_redis_unreachable_raises_in_the_caller():
     commits = GroupCommit(down)
     with pytest.raises(redis.ConnectionError):
         commits.call(down.register_script(APPEND), ["pr:test:list"], ["x"])
+
+
+def test_callers_of_a_failed_batch_each_raise_their_own_error():
+    """Every caller of a batch that Redis failed gets the error, each its own object: one shared
+    exception raised by every caller would gather all their tracebacks (each log line held them all)."""
+    down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    commits, script = GroupCommit(down), down.register_script(APPEND)
+    start = threading.Barrier(8)
+
+    def call(_n: int):
+        start.wait()
+        try:
+            commits.call(script, ["pr:test:list"], ["x"])
+        except redis.ConnectionError as error:
+            return error
+        return None
+
+    with ThreadPoolExecutor(8) as pool:
+        errors = list(pool.map(call, range(8)))
+
+    assert all(isinstance(error, redis.ConnectionError) for error in errors)
+    assert len({id(error) for error in errors}) == 8
+    for error in errors:  # its own raise only: one frame of `call` in its traceback
+        frames = []
+        tb = error.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+        assert frames.count("call") == 2, frames  # the test's `call`, then GroupCommit.call
+        assert isinstance(error.__cause__, redis.ConnectionError)  # the writer's, with its traceback
+
+
+def test_a_batch_is_packed_byte_for_byte_as_redis_py_packs_it(conn):
+    connection = conn.connection_pool.make_connection()
+    big = "é".encode() * 40_000  # past redis-py's buffer cut-off, where it sends pieces apart
+    commands = [
+        ("EVALSHA", "a" * 40, 3, b"pr:job:1", b"pr:pending", b"k", b"id", 1733590000.123, 0, b"", -7, 2.5e-7, big),
+        ("EVALSHA", "b" * 40, 0),
+        ("EVALSHA", "c" * 40, 1, "plain text", 10**18, 0.1 + 0.2),
+    ]
+    assert b"".join(_packed(connection, commands)) == b"".join(connection.pack_commands(commands))
 
 
 def _drop_every_other_connection(redis_url: str) -> None:

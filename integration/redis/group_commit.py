@@ -16,6 +16,7 @@ requests are mid-write at once. `python bench/pipeline.py` measures the route.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
@@ -23,7 +24,12 @@ from typing import Any
 
 import redis
 from redis.commands.core import Script
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import NoScriptError, ResponseError
+from redis.utils import HIREDIS_AVAILABLE
+
+if HIREDIS_AVAILABLE:
+    from hiredis import pack_command
 
 MAX_BATCH = 256  # calls per pipeline; more wait for the next one
 
@@ -88,7 +94,7 @@ class GroupCommit:
                 retried = iter(self._pipeline(missing))
                 answers = [next(retried) if isinstance(answer, NoScriptError) else answer for answer in answers]
         except Exception as error:  # e.g. Redis unreachable: every caller of the batch gets the error
-            answers = [error] * len(batch)
+            answers = [_own_copy(error) for _ in batch]
         for call, answer in zip(batch, answers, strict=True):
             call.answer = answer
             call.done.set()
@@ -142,7 +148,7 @@ class GroupCommit:
     @staticmethod
     def _round_trip(connection, commands: list[tuple]) -> list:
         """Send every command in one write; read every reply (a script's error is its caller's answer)."""
-        connection.send_packed_command(connection.pack_commands(commands))
+        connection.send_packed_command(_packed(connection, commands))
         _let_the_hub_poll(connection)
         replies = []
         for _ in commands:
@@ -151,6 +157,28 @@ class GroupCommit:
             except ResponseError as error:
                 replies.append(error)
         return replies
+
+
+def _own_copy(error: Exception) -> Exception:
+    """The error for one caller: each raises its own, its cause the writer's (with the writer's
+    traceback). Raised by every caller of a batch, one shared exception would gather all their
+    tracebacks: each raise adds its frames to the same object, and each log line held them all."""
+    try:
+        mine = copy.copy(error)
+    except Exception:  # an exception that cannot be rebuilt from its arguments
+        return error
+    mine.__cause__ = error
+    return mine
+
+
+def _packed(connection, commands: list[tuple]) -> list[bytes]:
+    """The commands in Redis's protocol, as the connection would pack them. With hiredis (which
+    redis-py then packs with too), each is packed by hiredis at once: redis-py's `pack_commands`
+    around it cost twice the packing itself on the accept route, for a batch of scripts whose
+    arguments are already bytes and numbers."""
+    if HIREDIS_AVAILABLE and type(connection._command_packer) is HiredisRespSerializer:
+        return [b"".join([pack_command(command) for command in commands])]
+    return connection.pack_commands(commands)
 
 
 def _let_the_hub_poll(connection) -> None:
