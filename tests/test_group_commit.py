@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from integration.redis.group_commit import IDLE_CHECK, GroupCommit, _packed
+from integration.redis.group_commit import IDLE_CHECK, GroupCommit, _encoded, _packer
 
 # Appends ARGV[1] to a list and answers the list's new length and the value; a value of
 # 'fail' raises inside the script.
@@ -64,6 +65,47 @@ def test_a_failing_script_fails_only_its_caller(conn):
 
     assert answers[1] == "asked to fail"
     assert {answers[0][1], answers[2][1]} == {b"a", b"b"}
+
+
+def test_an_argument_redis_cannot_be_sent_fails_only_its_caller(conn):
+    commits, script = GroupCommit(conn), conn.register_script(APPEND)
+    start = threading.Barrier(3)
+
+    def call(value: str):
+        start.wait()
+        try:
+            return commits.call(script, ["pr:test:list"], [value])
+        except UnicodeEncodeError:
+            return "unencodable"
+
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(call, ["a", "lone \ud800 surrogate", "b"]))
+
+    assert answers[1] == "unencodable"
+    assert {answers[0][1], answers[2][1]} == {b"a", b"b"}
+    assert conn.lrange("pr:test:list", 0, -1) in ([b"a", b"b"], [b"b", b"a"])
+
+
+def test_a_forked_child_starts_its_own_writer(conn):
+    """gunicorn forks its workers from a master that may have used the store: the child's calls
+    need a writer of their own (the parent's thread does not exist in the child)."""
+    commits, script = GroupCommit(conn), conn.register_script(APPEND)
+    assert commits.call(script, ["pr:test:list"], ["parent"])[0] == 1
+    child = os.fork()
+    if child == 0:  # the child: its answer in its exit status, within 20 s (else it would hang)
+        code = 1
+        try:
+            answered = []
+            caller = threading.Thread(target=lambda: answered.append(commits.call(script, ["pr:test:list"], ["child"])))
+            caller.start()
+            caller.join(20)
+            code = 0 if answered and answered[0][1] == b"child" else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert conn.lrange("pr:test:list", 0, -1) == [b"parent", b"child"]
+    assert commits.call(script, ["pr:test:list"], ["parent again"])[0] == 3  # the parent's writer still serves it
 
 
 def test_scripts_are_loaded_again_after_redis_forgets_them(conn):
@@ -118,7 +160,10 @@ def test_a_batch_is_packed_byte_for_byte_as_redis_py_packs_it(conn):
         ("EVALSHA", "b" * 40, 0),
         ("EVALSHA", "c" * 40, 1, "plain text", 10**18, 0.1 + 0.2),
     ]
-    assert b"".join(_packed(connection, commands)) == b"".join(connection.pack_commands(commands))
+    expected = b"".join(connection.pack_commands(commands))
+    pack = _packer(connection)  # hiredis's, as redis-py packs with hiredis here
+    assert b"".join(pack(command) for command in commands) == expected
+    assert b"".join(connection.pack_commands([_encoded(command) for command in commands])) == expected  # without hiredis
 
 
 def _drop_every_other_connection(redis_url: str) -> None:

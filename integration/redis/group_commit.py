@@ -20,6 +20,7 @@ import copy
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -30,11 +31,27 @@ from redis.utils import HIREDIS_AVAILABLE
 
 if HIREDIS_AVAILABLE:
     from hiredis import pack_command
+else:
+    pack_command = None
 
 MAX_BATCH = 256  # calls per pipeline; more wait for the next one
 
 
 IDLE_CHECK = 0.25  # seconds idle after which the writer's connection is checked before use
+
+
+class _Process:
+    """This process's id, kept (`os.getpid` is a system call, and every call asks) and renewed in a forked child."""
+
+    pid = os.getpid()
+
+
+def _renew_pid() -> None:
+    _process.pid = os.getpid()
+
+
+_process = _Process()
+os.register_at_fork(after_in_child=_renew_pid)
 
 
 class _Call:
@@ -63,8 +80,8 @@ class GroupCommit:
         call = _Call(script, keys, args)
         with self._lock:
             self._queued.append(call)
-            if self._writer_pid != os.getpid():
-                self._writer_pid = os.getpid()
+            if self._writer_pid != _process.pid:
+                self._writer_pid = _process.pid
                 self._connection = None  # a forked child's writer takes its own, never its parent's
                 threading.Thread(target=self._write, name="group-commit", daemon=True).start()
         self._ready.set()
@@ -103,20 +120,22 @@ class GroupCommit:
         """Each call's answer or error. A call whose arguments cannot be encoded (a lone UTF-16
         surrogate, say) gets its own error and stays out of the pipeline: it must not fail the others."""
         answers: list = [None] * len(batch)
+        connection = self._own_connection()
+        pack = _packer(connection)
         commands, sent = [], []
         for index, call in enumerate(batch):
-            try:  # encoded as redis-py would send them, here, so a failure is this caller's
-                args = [value.encode() if type(value) is str else value for value in (*call.keys, *call.args)]
+            command = ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+            try:  # packed (or encoded) here, as redis-py would send it, so a failure is this caller's
+                commands.append(pack(command))
             except UnicodeEncodeError as error:
                 answers[index] = error
                 continue
-            commands.append(("EVALSHA", call.script.sha, len(call.keys), *args))
             sent.append(index)
-        if commands:
-            connection = self._own_connection()
+        if sent:
+            packed = [b"".join(commands)] if pack is pack_command else connection.pack_commands(commands)
             # As redis-py's pipeline does: the connection's retry policy, a dropped connection closed.
             replies = connection.retry.call_with_retry(
-                lambda: self._round_trip(connection, commands), lambda _error: connection.disconnect()
+                lambda: self._round_trip(connection, packed, len(sent)), lambda _error: connection.disconnect()
             )
             for index, reply in zip(sent, replies, strict=True):
                 answers[index] = reply
@@ -146,12 +165,12 @@ class GroupCommit:
         return connection
 
     @staticmethod
-    def _round_trip(connection, commands: list[tuple]) -> list:
-        """Send every command in one write; read every reply (a script's error is its caller's answer)."""
-        connection.send_packed_command(_packed(connection, commands))
+    def _round_trip(connection, packed: list[bytes], count: int) -> list:
+        """Send the packed commands in one write; read `count` replies (a script's error is its caller's answer)."""
+        connection.send_packed_command(packed)
         _let_the_hub_poll(connection)
         replies = []
-        for _ in commands:
+        for _ in range(count):
             try:
                 replies.append(connection.read_response())
             except ResponseError as error:
@@ -171,14 +190,18 @@ def _own_copy(error: Exception) -> Exception:
     return mine
 
 
-def _packed(connection, commands: list[tuple]) -> list[bytes]:
-    """The commands in Redis's protocol, as the connection would pack them. With hiredis (which
-    redis-py then packs with too), each is packed by hiredis at once: redis-py's `pack_commands`
-    around it cost twice the packing itself on the accept route, for a batch of scripts whose
-    arguments are already bytes and numbers."""
+def _packer(connection) -> Callable[[tuple], Any]:
+    """How one command is made ready to send on this connection: with hiredis (which redis-py then
+    packs with too), packed by hiredis at once, str arguments encoded as it goes (redis-py's
+    `pack_commands` around it cost twice the packing itself on the accept route); else its str
+    arguments encoded, for the connection's `pack_commands`."""
     if HIREDIS_AVAILABLE and type(connection._command_packer) is HiredisRespSerializer:
-        return [b"".join([pack_command(command) for command in commands])]
-    return connection.pack_commands(commands)
+        return pack_command
+    return _encoded
+
+
+def _encoded(command: tuple) -> tuple:
+    return tuple(value.encode() if type(value) is str else value for value in command)
 
 
 def _let_the_hub_poll(connection) -> None:
