@@ -43,6 +43,46 @@ class Logger(glogging.Logger):
 logger_class = Logger
 
 
+class _Held:
+    """Stands in for a connection's socket while gunicorn writes a response's head and first body
+    bytes, so that both go out in one send."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+
+    def sendall(self, data) -> None:
+        self.parts.append(bytes(data))
+
+
+def _one_send_for_head_and_body() -> None:
+    """gunicorn sends a response's head and its body in two sends (two system calls each under
+    gevent, which asks the socket's buffer size before every send); a response whose body comes
+    in one piece (every JSON answer) goes out in one. Whatever gunicorn writes in that first
+    `write` is held and sent at once, in the same order, even when the write fails partway."""
+    from gunicorn.http import wsgi
+
+    write = wsgi.Response.write
+
+    def write_with_the_head(self, data):
+        if self.headers_sent or self.chunked:
+            return write(self, data)
+        sock, held = self.sock, _Held()
+        self.sock = held
+        try:
+            return write(self, data)
+        finally:
+            self.sock = sock
+            if held.parts:
+                sock.sendall(b"".join(held.parts))
+
+    wsgi.Response.write = write_with_the_head
+
+
+_one_send_for_head_and_body()  # the workers fork from the master, which reads this file
+
+
 def _take_turns(worker) -> None:
     """Between two requests of one connection, the worker polls every socket once.
 
