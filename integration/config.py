@@ -9,6 +9,7 @@ names every one. The variables and their defaults are the contract in DESIGN.md,
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -256,9 +257,14 @@ class Settings:
 
 
 def _per_surface(values: dict[str, str], surface: str, model: str) -> str | None:
-    model_key = re.sub(r"[^A-Z0-9]", "_", model.upper())
     surface_key = surface.upper()
-    return values.get(f"{surface_key}__{model_key}") or values.get(surface_key)
+    return values.get(f"{surface_key}__{_model_key(model)}") or values.get(surface_key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _model_key(model: str) -> str:
+    """A model's name as a variable's suffix (`RUNPOD_ENDPOINT_CHAT__<MODEL>`): asked twice per accepted job."""
+    return re.sub(r"[^A-Z0-9]", "_", model.upper())
 
 
 def variables() -> dict[str, Variable]:
