@@ -162,3 +162,37 @@ def test_a_client_pipelining_requests_does_not_hold_up_other_connections(make_st
     # Before each turn, every connection with a request waiting gets its own: without turns
     # the other connection's first request was answered only after the whole flood (1 here).
     assert served_meanwhile >= 20, served_meanwhile
+
+
+def test_bodies_of_a_stated_length_and_chunked_bodies_are_read_alike_and_both_limited(make_stack):
+    # gunicorn's own reading, as clients send bodies: with Content-Length (read in one piece),
+    # and chunked (read by werkzeug through its limited stream); each within MAX_BODY_BYTES or not.
+    import json
+
+    stack = make_stack(workers=0, procfile=True, web_env={"WEB_CONCURRENCY": "1"}, max_body_bytes=4096)
+    url = f"{stack.base_url}/v1/chat/completions"
+    auth = {"Authorization": f"Bearer {stack.key}", "Content-Type": "application/json"}
+    body = json.dumps({"messages": [{"role": "user", "content": "é" * 100}], "max_tokens": 7}).encode()
+
+    def chunked(data: bytes):
+        yield data[:10]
+        yield data[10:]
+
+    stated = requests.post(url, data=body, headers=auth, timeout=30)
+    streamed = requests.post(url, data=chunked(body), headers=auth, timeout=30)
+    assert (stated.status_code, streamed.status_code) == (202, 202), (stated.text, streamed.text)
+    for answer in (stated, streamed):
+        job = requests.get(f"{stack.base_url}/v1/jobs/{answer.json()['id']}", headers=auth, timeout=30).json()
+        assert json.loads(stack.redis.hget(f"pr:job:{job['id']}", "input"))["messages"][0]["content"] == "é" * 100
+
+    big = json.dumps({"messages": [{"role": "user", "content": "x" * 5000}]}).encode()
+    for data in (big, chunked(big)):
+        refused = requests.post(url, data=data, headers=auth, timeout=30)
+        assert refused.status_code == 413 and refused.json()["error"]["code"] == "request_too_large", refused.text
+
+    # An idempotent retry is the same request whether its body came in one piece or in chunks.
+    keyed = {**auth, "Idempotency-Key": "same-body"}
+    first = requests.post(url, data=body, headers=keyed, timeout=30)
+    again = requests.post(url, data=chunked(body), headers=keyed, timeout=30)
+    assert first.status_code == 202 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"]

@@ -16,7 +16,7 @@ from integration import surfaces
 from integration.accounts.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADERS, fingerprint
 from integration.accounts.keys import lookup
 from integration.accounts.ratelimit import RateCount, RateExceeded, RateState
-from integration.api.context import resources
+from integration.api.context import body_bytes, resources
 from integration.errors import ApiError, validation_error
 from integration.jobs.waiting import preferred_wait
 
@@ -88,7 +88,7 @@ def _claim_idempotency_key() -> Response | None:
         )
     store = resources().idempotency
     record = store.record(g.key_id, key)
-    request_fingerprint = fingerprint(request.method, request.path, request.query_string, request.get_data(cache=True))
+    request_fingerprint = fingerprint(request.method, request.path, request.query_string, body_bytes())
     state, stored = store.begin(record, request_fingerprint, _longest_hold())
     if state == "mismatch":
         message = "This Idempotency-Key was used with a different request; keys can only be reused with the same request"
