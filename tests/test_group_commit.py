@@ -49,6 +49,29 @@ def test_concurrent_callers_each_get_their_own_answer(conn):
     assert sum(pipelines) == 40 and len(pipelines) < 40  # some callers shared a pipeline
 
 
+def test_callers_past_a_full_batch_wait_for_the_next_and_each_gets_its_own_answer(conn, monkeypatch):
+    import integration.redis.group_commit as group_commit
+
+    monkeypatch.setattr(group_commit, "MAX_BATCH", 4)
+    commits, script = GroupCommit(conn), conn.register_script(APPEND)
+    conn.script_load(APPEND)
+    pipelines = []
+    original = commits._pipeline
+    commits._pipeline = lambda batch: pipelines.append(len(batch)) or original(batch)
+    start = threading.Barrier(30)
+
+    def call(n: int):
+        start.wait()
+        return commits.call(script, ["pr:test:list"], [f"v{n}"])
+
+    with ThreadPoolExecutor(30) as pool:
+        answers = list(pool.map(call, range(30)))
+
+    assert [value.decode() for _, value in answers] == [f"v{n}" for n in range(30)]
+    assert sorted(length for length, _ in answers) == list(range(1, 31))
+    assert sum(pipelines) == 30 and max(pipelines) <= 4
+
+
 def test_a_failing_script_fails_only_its_caller(conn):
     commits, script = GroupCommit(conn), conn.register_script(APPEND)
     start = threading.Barrier(3)

@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from integration.redis.group_commit import GroupCommit, _Call
+from integration.redis.group_commit import GroupCommit, _Batch, _Call
 from integration.resources import of
 from tests.support import wait_until
 
@@ -68,10 +68,12 @@ def test_one_callers_unencodable_script_call_fails_only_that_caller(redis_url):
     commits = GroupCommit(conn)
     script = conn.register_script("return ARGV[1]")
     conn.script_load(script.script)
-    batch = [_Call(script, [], ["a"]), _Call(script, [], ["\ud800"]), _Call(script, [], ["b"])]  # one pipeline
+    batch = _Batch()  # one pipeline
+    batch.calls += [_Call(script, [], ["a"]), _Call(script, [], ["\ud800"]), _Call(script, [], ["b"])]
     commits._commit(batch)
-    assert batch[0].answer == b"a" and batch[2].answer == b"b"
-    assert isinstance(batch[1].answer, Exception)
+    assert batch.done.is_set()
+    assert batch.calls[0].answer == b"a" and batch.calls[2].answer == b"b"
+    assert isinstance(batch.calls[1].answer, UnicodeEncodeError)
 
 
 def test_an_over_long_last_event_id_is_a_400_not_a_broken_stream(client, auth):

@@ -52,7 +52,8 @@ def json_body() -> dict:
     Refused with a 400 naming the field: a string with a lone UTF-16 surrogate (it cannot be
     stored or sent on), `NaN` and `Infinity` (not JSON, and not sendable to RunPod), and
     nesting deeper than `MAX_DEPTH`."""
-    if not request.is_json:
+    # The usual header, seen at once; any other is werkzeug's to judge (`+json` types, parameters).
+    if request.environ.get("CONTENT_TYPE") != "application/json" and not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
     raw = body_bytes()
     if not _LONG_INTEGER.search(raw):

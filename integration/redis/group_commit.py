@@ -20,6 +20,7 @@ import copy
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -55,12 +56,22 @@ os.register_at_fork(after_in_child=_renew_pid)
 
 
 class _Call:
-    __slots__ = ("script", "keys", "args", "done", "answer")
+    __slots__ = ("script", "keys", "args", "answer")
 
     def __init__(self, script: Script, keys: list, args: list):
         self.script, self.keys, self.args = script, keys, args
-        self.done = threading.Event()
         self.answer: Any = None
+
+
+class _Batch:
+    """Calls sent in one pipeline. Their callers wait on one event, set once every answer is in
+    (an event per call cost each call its own wake-up in the writer)."""
+
+    __slots__ = ("calls", "done")
+
+    def __init__(self):
+        self.calls: list[_Call] = []
+        self.done = threading.Event()
 
 
 class GroupCommit:
@@ -69,7 +80,7 @@ class GroupCommit:
     def __init__(self, conn: redis.Redis):
         self.conn = conn
         self._lock = threading.Lock()
-        self._queued: list[_Call] = []
+        self._batches: deque[_Batch] = deque([_Batch()])  # the last one takes new calls
         self._ready = threading.Event()
         self._writer_pid = 0  # the process whose writer thread runs (a forked child starts its own)
         self._connection = None  # the writer's own connection, taken from the pool for good (one per writer)
@@ -79,13 +90,17 @@ class GroupCommit:
         """The script's answer, as `script(keys, args)` would give it; its error is raised here."""
         call = _Call(script, keys, args)
         with self._lock:
-            self._queued.append(call)
-            if self._writer_pid != _process.pid:
+            if self._writer_pid != _process.pid:  # a forked child: its own writer, connection and calls
                 self._writer_pid = _process.pid
-                self._connection = None  # a forked child's writer takes its own, never its parent's
+                self._connection, self._batches = None, deque([_Batch()])
                 threading.Thread(target=self._write, name="group-commit", daemon=True).start()
+            batch = self._batches[-1]
+            if len(batch.calls) >= MAX_BATCH:
+                batch = _Batch()
+                self._batches.append(batch)
+            batch.calls.append(call)
         self._ready.set()
-        call.done.wait()
+        batch.done.wait()
         if isinstance(call.answer, Exception):
             raise call.answer
         return call.answer
@@ -95,13 +110,16 @@ class GroupCommit:
             self._ready.wait()
             self._ready.clear()
             with self._lock:
-                batch, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
-                if self._queued:
+                batch = self._batches.popleft()
+                if not self._batches:
+                    self._batches.append(_Batch())
+                else:  # a full batch's callers wait for the next
                     self._ready.set()
-            if batch:
+            if batch.calls:
                 self._commit(batch)
 
-    def _commit(self, batch: list[_Call]) -> None:
+    def _commit(self, sent: _Batch) -> None:
+        batch = sent.calls
         try:
             answers = self._pipeline(batch)
             missing = [call for call, answer in zip(batch, answers, strict=True) if isinstance(answer, NoScriptError)]
@@ -114,7 +132,7 @@ class GroupCommit:
             answers = [_own_copy(error) for _ in batch]
         for call, answer in zip(batch, answers, strict=True):
             call.answer = answer
-            call.done.set()
+        sent.done.set()
 
     def _pipeline(self, batch: list[_Call]) -> list:
         """Each call's answer or error. A call whose arguments cannot be encoded (a lone UTF-16
