@@ -83,6 +83,30 @@ def _one_send_for_head_and_body() -> None:
 _one_send_for_head_and_body()  # the workers fork from the master, which reads this file
 
 
+def _date_formatted_once_a_second() -> None:
+    """gunicorn formats every answer's `Date` anew (`email.utils.formatdate`, 5 µs here); it
+    changes once a second, so it is formatted once a second."""
+    import time
+
+    formatted = util.http_date
+    kept = [(0, "")]  # (the second, its date), replaced whole
+
+    def http_date(timestamp=None):
+        if timestamp is not None:
+            return formatted(timestamp)
+        second = int(time.time())
+        at, date = kept[0]
+        if at != second:
+            date = formatted(second)
+            kept[0] = (second, date)
+        return date
+
+    util.http_date = http_date
+
+
+_date_formatted_once_a_second()
+
+
 def _take_turns(worker) -> None:
     """Between two requests of one connection, the worker polls every socket once.
 

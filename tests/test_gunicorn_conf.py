@@ -80,3 +80,30 @@ def test_a_head_answer_and_a_failed_write_still_send_the_head():
     with pytest.raises(TypeError):
         resp.write("{}")  # not bytes: gunicorn refuses it once the head is out
     assert len(sock.sends) == 1 and sock.sends[0].endswith(b"\r\n\r\n") and resp.headers_sent
+
+
+def _date_within_one_second():
+    """`util.http_date()` and the second it was asked in (asked again if a second's edge fell between)."""
+    import time
+
+    from gunicorn import util
+
+    while True:
+        before = time.time()
+        date = util.http_date()
+        if int(time.time()) == int(before):
+            return date, before
+
+
+def test_the_date_header_is_the_date_gunicorn_would_format_for_the_second():
+    import email.utils
+    import time
+
+    from gunicorn import util
+
+    date, at = _date_within_one_second()
+    assert date == email.utils.formatdate(at, usegmt=True)
+    assert util.http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT"  # a given time: formatted as asked
+    time.sleep(1.1)
+    later, at_later = _date_within_one_second()
+    assert later == email.utils.formatdate(at_later, usegmt=True) != date  # the next second's
