@@ -107,3 +107,17 @@ def test_the_date_header_is_the_date_gunicorn_would_format_for_the_second():
     time.sleep(1.1)
     later, at_later = _date_within_one_second()
     assert later == email.utils.formatdate(at_later, usegmt=True) != date  # the next second's
+
+
+def test_a_workers_settings_kept_on_its_config_read_as_gunicorn_reads_them(conf):
+    cfg = Config()
+    cfg.set("keepalive", 7)
+    plain = [name for name in cfg.settings if not hasattr(Config, name)]  # the rest `Config` reads through properties
+    expected = {name: cfg.settings[name].get() for name in plain}
+    properties = (cfg.is_ssl, cfg.worker_class, cfg.worker_class_str, cfg.address, cfg.uid, cfg.proc_name, cfg.sendfile)
+    conf._settings_read_once(cfg)
+    assert {name: getattr(cfg, name) for name in plain} == expected and len(plain) > 100
+    assert "keepalive" in vars(cfg) and cfg.keepalive == 7
+    assert (cfg.is_ssl, cfg.worker_class, cfg.worker_class_str, cfg.address, cfg.uid, cfg.proc_name, cfg.sendfile) == properties
+    with pytest.raises(AttributeError):
+        cfg.no_such_setting  # noqa: B018
