@@ -15,6 +15,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import redis
 
@@ -29,9 +30,9 @@ WINDOW_LUA = Path(__file__).resolve().parent / "window.lua"  # `rate_hit`, share
 _HIT = WINDOW_LUA.read_text() + "\nreturn rate_hit(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])\n"
 
 
-@dataclass(frozen=True)
-class RateState:
-    """One request's verdict and what the headers say about the window."""
+class RateState(NamedTuple):
+    """One request's verdict and what the headers say about the window (a tuple: every keyed
+    request makes one, and a frozen dataclass's fields are set one `object.__setattr__` at a time)."""
 
     admitted: bool
     limit: int

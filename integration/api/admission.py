@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import replace
 
 import redis
 from flask import Flask, Response, g, request
@@ -127,7 +126,7 @@ def _counted_after(count: RateCount | None) -> RateState | None:
     except redis.exceptions.RedisError as error:  # its answer stands; the headers are left out
         log.warning("request not counted against the rate limit: %s", error)
         return None
-    return replace(state, admitted=True)  # its answer is decided: no Retry-After on it
+    return state._replace(admitted=True)  # its answer is decided: no Retry-After on it
 
 
 def init_app(app: Flask) -> None:
@@ -138,7 +137,12 @@ def init_app(app: Flask) -> None:
         ctx = g._get_current_object()
         rate = ctx.get("rate") or _counted_after(ctx.get("rate_count"))
         if rate is not None:
-            response.headers.update(rate.headers())
+            headers = response.headers
+            # A 429 for this very count carries them already; any other answer gets them added
+            # (werkzeug's `update` scans every header for each one it sets).
+            if "x-ratelimit-limit-requests" not in headers:
+                for name, value in rate.headers().items():
+                    headers.add(name, value)
             resources().rate_limiter.note(ctx.key_id, rate)
         record = ctx.pop("idempotency_record", None)
         if record is not None:
