@@ -28,11 +28,21 @@ def test_burst_over_the_rate_limit_refuses_exactly_the_overflow_with_headers(cli
     assert [a.status_code for a in answers] == [200] * 10 + [429] * 4
     assert [a.headers["x-ratelimit-remaining-requests"] for a in answers[:10]] == [str(9 - i) for i in range(10)]
     for answer in answers:
-        assert answer.headers["x-ratelimit-limit-requests"] == "10"
+        assert answer.headers.getlist("x-ratelimit-limit-requests") == ["10"]  # once, on a 429 too
+        assert len(answer.headers.getlist("x-ratelimit-remaining-requests")) == 1
         assert answer.headers["x-ratelimit-reset-requests"].endswith("s")
         assert 0 < int(answer.headers["x-ratelimit-reset-requests"][:-1]) <= 60
     refused = answers[-1]
     assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+    assert len(refused.headers.getlist("Retry-After")) == 1
+    # The same on the routes whose request is counted in the write that stores its job.
+    stored_key = limited_key(app, rpm="1")
+    posted = [client.post("/v1/chat/completions", json=CHAT, headers=stored_key) for _ in range(2)]
+    assert [a.status_code for a in posted] == [202, 429]
+    for answer in posted:
+        assert answer.headers.getlist("x-ratelimit-limit-requests") == ["1"]
+        assert len(answer.headers.getlist("x-ratelimit-reset-requests")) == 1
+    assert len(posted[1].headers.getlist("Retry-After")) == 1
     error = refused.get_json()["error"]
     assert error["code"] == "rate_limit_exceeded"
     assert error["message"] == "Rate limit exceeded: 10 requests per minute"
