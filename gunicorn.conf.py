@@ -6,6 +6,10 @@ workers patch the standard library, and the app is imported by the workers.
 gunicorn answers some requests itself, before the app sees them (a request line past 4 KB:
 414, headers past their limits: 431, a malformed request: 400), in an HTML page. Here those
 answers are podrelay's error envelope too, so every client reads one shape.
+
+It also takes out of every request what gunicorn repeats needlessly (a second send per
+answer, the `Date` formatted anew, settings looked up through `__getattr__`), and makes a
+worker's connections take turns. `python bench/pipeline.py` measures the accept route.
 """
 
 from __future__ import annotations
