@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -188,6 +189,22 @@ def limited_keys(conn: redis.Redis, count: int) -> list[str]:
     return secrets
 
 
+@contextmanager
+def background_saves_held(conn: redis.Redis):
+    """Redis's snapshots (`save`) and automatic AOF rewrites held off, then set back: each forks
+    a child that takes one of the two cores for 1-2.5 s once the rounds' jobs have piled up, and
+    landed in whichever run was measured then (that run's rate fell by a tenth to a fifth while
+    its CPU per answer stayed). Every write still goes to the append-only file."""
+    before = {name: conn.config_get(name)[name] for name in ("save", "auto-aof-rewrite-percentage")}
+    conn.config_set("save", "")
+    conn.config_set("auto-aof-rewrite-percentage", 0)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            conn.config_set(name, value)
+
+
 def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis | None = None) -> dict:
     """Five routes side by side, with no worker running (nothing drains jobs on these cores):
     podrelay's accept route, the trivial route, the trivial route + PING, a hand-written RQ
@@ -238,12 +255,14 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
                 return load(ports[server], path, keys[server], total)
 
         # Alternate the routes, so drift in this shared machine's speed hits them alike.
-        rounds = [[measure(server, path) for _, server, path in ROUTES] for _ in range(3)]
+        with background_saves_held(conn):
+            rounds = [[measure(server, path) for _, server, path in ROUTES] for _ in range(3)]
     finally:
         for server in servers:
             stop(server)
     print(f"\n1. Enqueue, 3 alternating rounds; load: {client};")
-    print("   no worker running (nothing else drains work on these cores)")
+    print("   no worker running, and Redis's snapshots and AOF rewrites held off meanwhile (the")
+    print("   append-only file is written as ever): nothing else drains work on these cores")
     print(f"   gunicorn settings of all: {procfile_command('web')}")
     print(
         f"   {'round':<7}{'route':<40}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'/ trivial':>11}{'CPU µs':>8}  connections per worker"
