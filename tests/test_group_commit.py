@@ -28,23 +28,28 @@ def conn(redis_url):
     return redis.Redis.from_url(redis_url)
 
 
-def test_concurrent_callers_each_get_their_own_answer(conn):
+def _appended_at_once(conn, callers: int) -> tuple[list, list[int]]:
+    """`callers` threads append at once through one GroupCommit: their answers, and the size of each pipeline sent."""
     commits, script = GroupCommit(conn), conn.register_script(APPEND)
     conn.script_load(APPEND)  # else the first pipeline is sent twice (the scripts get loaded between)
     pipelines = []
     original = commits._pipeline
     commits._pipeline = lambda batch: pipelines.append(len(batch)) or original(batch)
-    start = threading.Barrier(40)
+    start = threading.Barrier(callers)
 
     def call(n: int):
         start.wait()
         return commits.call(script, ["pr:test:list"], [f"v{n}"])
 
-    with ThreadPoolExecutor(40) as pool:
-        answers = list(pool.map(call, range(40)))
+    with ThreadPoolExecutor(callers) as pool:
+        answers = list(pool.map(call, range(callers)))
+    assert [value.decode() for _, value in answers] == [f"v{n}" for n in range(callers)]
+    assert sorted(length for length, _ in answers) == list(range(1, callers + 1))  # each write applied once
+    return answers, pipelines
 
-    assert [value.decode() for _, value in answers] == [f"v{n}" for n in range(40)]
-    assert sorted(length for length, _ in answers) == list(range(1, 41))  # each write applied once
+
+def test_concurrent_callers_each_get_their_own_answer(conn):
+    _, pipelines = _appended_at_once(conn, 40)
     assert conn.llen("pr:test:list") == 40
     assert sum(pipelines) == 40 and len(pipelines) < 40  # some callers shared a pipeline
 
@@ -53,26 +58,16 @@ def test_callers_past_a_full_batch_wait_for_the_next_and_each_gets_its_own_answe
     import integration.redis.group_commit as group_commit
 
     monkeypatch.setattr(group_commit, "MAX_BATCH", 4)
-    commits, script = GroupCommit(conn), conn.register_script(APPEND)
-    conn.script_load(APPEND)
-    pipelines = []
-    original = commits._pipeline
-    commits._pipeline = lambda batch: pipelines.append(len(batch)) or original(batch)
-    start = threading.Barrier(30)
-
-    def call(n: int):
-        start.wait()
-        return commits.call(script, ["pr:test:list"], [f"v{n}"])
-
-    with ThreadPoolExecutor(30) as pool:
-        answers = list(pool.map(call, range(30)))
-
-    assert [value.decode() for _, value in answers] == [f"v{n}" for n in range(30)]
-    assert sorted(length for length, _ in answers) == list(range(1, 31))
+    _, pipelines = _appended_at_once(conn, 30)
     assert sum(pipelines) == 30 and max(pipelines) <= 4
 
 
-def test_a_failing_script_fails_only_its_caller(conn):
+@pytest.mark.parametrize(
+    "bad, error",
+    [("fail", redis.ResponseError), ("lone \ud800 surrogate", UnicodeEncodeError)],
+    ids=["the script fails", "an argument Redis cannot be sent"],
+)
+def test_a_bad_call_fails_only_its_caller(conn, bad, error):
     commits, script = GroupCommit(conn), conn.register_script(APPEND)
     start = threading.Barrier(3)
 
@@ -80,33 +75,16 @@ def test_a_failing_script_fails_only_its_caller(conn):
         start.wait()
         try:
             return commits.call(script, ["pr:test:list"], [value])
-        except redis.ResponseError as error:
-            return str(error)
+        except error as raised:
+            return raised
 
     with ThreadPoolExecutor(3) as pool:
-        answers = list(pool.map(call, ["a", "fail", "b"]))
+        answers = list(pool.map(call, ["a", bad, "b"]))
 
-    assert answers[1] == "asked to fail"
+    assert isinstance(answers[1], error)
+    assert error is not redis.ResponseError or str(answers[1]) == "asked to fail"  # the script's own message
     assert {answers[0][1], answers[2][1]} == {b"a", b"b"}
-
-
-def test_an_argument_redis_cannot_be_sent_fails_only_its_caller(conn):
-    commits, script = GroupCommit(conn), conn.register_script(APPEND)
-    start = threading.Barrier(3)
-
-    def call(value: str):
-        start.wait()
-        try:
-            return commits.call(script, ["pr:test:list"], [value])
-        except UnicodeEncodeError:
-            return "unencodable"
-
-    with ThreadPoolExecutor(3) as pool:
-        answers = list(pool.map(call, ["a", "lone \ud800 surrogate", "b"]))
-
-    assert answers[1] == "unencodable"
-    assert {answers[0][1], answers[2][1]} == {b"a", b"b"}
-    assert conn.lrange("pr:test:list", 0, -1) in ([b"a", b"b"], [b"b", b"a"])
+    assert sorted(conn.lrange("pr:test:list", 0, -1)) == [b"a", b"b"]
 
 
 def test_a_forked_child_starts_its_own_writer(conn):
