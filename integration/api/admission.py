@@ -137,11 +137,11 @@ def init_app(app: Flask) -> None:
         ctx = g._get_current_object()
         rate = ctx.get("rate") or _counted_after(ctx.get("rate_count"))
         if rate is not None:
-            headers = response.headers
+            headers, extra = response.headers, rate.headers()
             # A 429 for this very count carries them already; any other answer gets them added
             # (werkzeug's `update` scans every header for each one it sets).
-            if "x-ratelimit-limit-requests" not in headers:
-                for name, value in rate.headers().items():
+            if next(iter(extra)) not in headers:
+                for name, value in extra.items():
                     headers.add(name, value)
             resources().rate_limiter.note(ctx.key_id, rate)
         record = ctx.pop("idempotency_record", None)

@@ -120,22 +120,16 @@ def _reader(field: fields.Field) -> Callable | None:
     # `Field.deserialize` for a value the body has, step by step, but with the validators called
     # one by one: marshmallow builds a `validate.And` of them on every call (a third of a chat
     # request's load). Any error is left to marshmallow, which tells it the same way as before.
-    convert, validators, allow_none = field._deserialize, tuple(field.validators), field.allow_none
+    convert = field._deserialize
 
     def read_value(value, key, body):
-        if value is None:
-            if allow_none:
-                return None
-            raise Fallback
         try:
             output = convert(value, key, body)
-            for validator in validators:
-                validator(output)
         except ValidationError:
             raise Fallback from None
-        return output
+        return _validated(field, output)
 
-    return read_value
+    return _nullable(field, read_value)
 
 
 def _checked(field: fields.Field, inner: Loader) -> Callable:
