@@ -25,6 +25,27 @@ def test_answers_send_the_location_werkzeug_would(location):
     assert _sent_headers(Answer, location) == _sent_headers(Response, location)
 
 
+@pytest.mark.parametrize("status", [200, 202, 204, 304, 101])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Content-Length", "2")],
+        [],
+        [("Location", "/v1/jobs/job_1"), ("Content-Length", "2")],
+        [("Location", "/v1/jobs/ä"), ("Content-Length", "2")],
+        [("Location", "/a"), ("Location", "/b"), ("Content-Length", "2")],
+        [("Content-Location", "/v1/jobs/ä b"), ("Content-Length", "2")],
+        [("x-ratelimit-limit-requests", "600"), ("Content-Length", "2"), ("ETag", '"x"'), ("Location", "/v1/jobs/j")],
+    ],
+)
+def test_answers_send_the_headers_werkzeug_would_and_leave_their_own_as_they_were(status, headers):
+    environ = {"SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+    ours, theirs = (cls("{}", status=status, headers=headers) for cls in (Answer, Response))
+    # The same names and values; a Location may come last (the order of different names carries no meaning).
+    assert sorted(ours.get_wsgi_headers(environ).items()) == sorted(theirs.get_wsgi_headers(environ).items())
+    assert sorted(ours.headers.items()) == sorted(theirs.headers.items())
+
+
 def test_a_plain_location_stays_on_the_response_after_it_is_sent():
     response = Answer("{}", status=202, headers={"Location": "/v1/jobs/job_1"})
     response.get_wsgi_headers({"SERVER_NAME": "localhost", "SERVER_PORT": "80"})
