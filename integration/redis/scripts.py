@@ -15,12 +15,14 @@ from redis.commands.core import Script
 
 
 @cache
-def _source(path: Path) -> str:
-    return path.read_text()
+def _text(beside: str, name: str, include: Path | None) -> str:
+    """The script's text, read once (a key's lookup script is loaded again on every cache miss,
+    and resolving its path took a system call per folder)."""
+    source = (Path(beside).resolve().parent / name).read_text()
+    return include.read_text() + "\n" + source if include else source
 
 
 def load(conn: redis.Redis, beside: str, name: str, include: Path | None = None) -> Script:
     """The script `name` from the folder of module file `beside`, registered on `conn`; with
     `include`, that file's functions first (a Lua function shared by two scripts)."""
-    source = _source(Path(beside).resolve().parent / name)
-    return conn.register_script(_source(include) + "\n" + source if include else source)
+    return conn.register_script(_text(beside, name, include))
