@@ -14,7 +14,7 @@ from flask import Flask, Response, g, request
 from integration import surfaces
 from integration.accounts.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADERS, fingerprint
 from integration.accounts.keys import lookup
-from integration.accounts.ratelimit import RateCount, RateExceeded, RateState
+from integration.accounts.ratelimit import RateCount, RateExceeded, RateLimiter, RateState
 from integration.api.context import body_bytes, resources
 from integration.errors import ApiError, validation_error
 from integration.jobs.waiting import preferred_wait
@@ -69,7 +69,7 @@ def _count_request() -> None:
     limiter = resources().rate_limiter
     # Counted by the write that stores the job (or after, see `_after`); a key this process saw
     # at its limit is counted first, so it is refused before its request is read.
-    if request.endpoint in COUNTED_WITH_THE_JOB and not limiter.seen_full(ctx.key_id):
+    if request._get_current_object().endpoint in COUNTED_WITH_THE_JOB and not limiter.seen_full(ctx.key_id):
         ctx.rate_count = RateCount(limit)
         return
     ctx.rate = limiter.hit(ctx.key_id, limit)
@@ -116,13 +116,13 @@ def _longest_hold() -> int:
     return int(held) + 30
 
 
-def _counted_after(count: RateCount | None) -> RateState | None:
+def _counted_after(count: RateCount | None, limiter: RateLimiter, key_id: str) -> RateState | None:
     """The rate state of a request left to its job's write: counted there, or, when it ended
     before storing a job (invalid, refused, replayed), counted now, so every request counts."""
     if count is None or count.state is not None:
         return count.state if count else None
     try:
-        state = resources().rate_limiter.hit(g.key_id, count.limit)
+        state = limiter.hit(key_id, count.limit)
     except redis.exceptions.RedisError as error:  # its answer stands; the headers are left out
         log.warning("request not counted against the rate limit: %s", error)
         return None
@@ -135,15 +135,19 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _after(response: Response) -> Response:
         ctx = g._get_current_object()
-        rate = ctx.get("rate") or _counted_after(ctx.get("rate_count"))
-        if rate is not None:
-            headers, extra = response.headers, rate.headers()
-            # A 429 for this very count carries them already; any other answer gets them added
-            # (werkzeug's `update` scans every header for each one it sets).
-            if next(iter(extra)) not in headers:
-                for name, value in extra.items():
+        rate, count = ctx.get("rate"), ctx.get("rate_count")
+        if rate is not None or count is not None:
+            limiter = resources().rate_limiter
+            rate = rate or _counted_after(count, limiter, ctx.key_id)
+            # A refusal is this very count's 429, which carries them already; any other answer
+            # gets them added (werkzeug's `update` scans every header for each one it sets, and
+            # asking `in` of a missing one raises and catches a KeyError).
+            if rate is not None and rate.admitted:
+                headers = response.headers
+                for name, value in rate.headers().items():
                     headers.add(name, value)
-            resources().rate_limiter.note(ctx.key_id, rate)
+            if rate is not None:
+                limiter.note(ctx.key_id, rate)
         record = ctx.pop("idempotency_record", None)
         if record is not None:
             body = None if response.is_streamed else response.get_data()
