@@ -9,7 +9,8 @@ in a temporary directory, against the RunPod emulator, and measures:
    routes served by gunicorn with the same settings (`bench/trivial.py`): a trivial Flask
    route, the trivial route plus one Redis PING, and a hand-written Flask route that
    checks a Bearer key and calls `rq.Queue.enqueue`; and podrelay again with the default
-   rate limit on (600 a minute per key, over 64 keys). Three alternating rounds; each
+   rate limit on (600 a minute per key, over 256 keys), beside the same server over 256 keys
+   without a rate limit (its cost is the ratio of the two). Three alternating rounds; each
    ratio and the p99 latencies printed. gevent's two workers race to accept wrk's 16
    connections, and at times one takes nearly all and serves them on one core: such a run
    measures the race, not the route, so it is measured again (up to 3 times; the split of
@@ -164,27 +165,33 @@ UNEVEN = 11  # of wrk's 16 connections in one of the 2 web workers: the other si
 # -- the scenarios -----------------------------------------------------------------------
 
 
-ROUTES = (  # (name, server, path)
-    ("podrelay POST /v1/chat/completions", "podrelay", "/v1/chat/completions"),
-    ("trivial Flask route", "trivial", "/v1/chat/completions"),
-    ("trivial route + one Redis PING", "trivial", "/v1/redis-round-trip"),
-    ("hand-written Flask + RQ enqueue", "trivial", "/v1/rq"),
-    ("  the same, its key looked up in Redis", "trivial", "/v1/rq-key-in-redis"),
-    ("podrelay, rate limit on (600/min/key)", "limited", "/v1/chat/completions"),
-    ("podrelay, request log on (LOG_LEVEL=INFO)", "logged", "/v1/chat/completions"),
+ROUTES = (  # (name, server, path, keys)
+    ("podrelay POST /v1/chat/completions", "podrelay", "/v1/chat/completions", "one"),
+    ("trivial Flask route", "trivial", "/v1/chat/completions", "one"),
+    ("trivial route + one Redis PING", "trivial", "/v1/redis-round-trip", "one"),
+    ("hand-written Flask + RQ enqueue", "trivial", "/v1/rq", "one"),
+    ("  the same, its key looked up in Redis", "trivial", "/v1/rq-key-in-redis", "one"),
+    ("podrelay, rate limit on (600/min/key)", "limited", "/v1/chat/completions", "limited"),
+    ("  the same keys' number, no rate limit", "limited", "/v1/chat/completions", "many"),
+    ("podrelay, request log on (LOG_LEVEL=INFO)", "logged", "/v1/chat/completions", "one"),
 )
-LIMITED_KEYS = 64  # the rate-limited rounds spread over this many keys, each under its 600 a minute
+# The rate-limited rounds spread over this many keys, each under its 600 a minute: two rounds fall in
+# one minute, and at 4,800 req/s two 4 s rounds would fill 64 keys (their 429s stop the bench).
+# Each key's record is looked up again once its 5 s in a process's cache are over, so rounds ~40 s
+# apart over 256 keys look up ~500 times a round where one key does twice: the limit's own cost is
+# told by the same server over as many keys without it ("many").
+LIMITED_KEYS = 256
 
 
-def limited_keys(conn: redis.Redis, count: int) -> list[str]:
-    """Keys with the default rate limit (RATE_LIMIT_PER_MINUTE) and no other limit."""
+def limited_keys(conn: redis.Redis, count: int, rpm: str = "default") -> list[str]:
+    """Keys with no limit but, unless `rpm` says otherwise, the default rate limit (RATE_LIMIT_PER_MINUTE)."""
     from integration.accounts.keys import create_key as new_key
     from integration.accounts.keys import set_limits
 
     secrets = []
     for number in range(count):
-        record, secret = new_key(conn, f"bench-limited-{number}")
-        set_limits(conn, record.id, concurrency="unlimited", budget="unlimited")
+        record, secret = new_key(conn, f"bench-rpm-{rpm}-{number}")
+        set_limits(conn, record.id, rpm=rpm, concurrency="unlimited", budget="unlimited")
         secrets.append(secret)
     return secrets
 
@@ -223,17 +230,17 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
         ),
         start(procfile_command("web"), {**env, "PORT": str(ports["logged"]), "LOG_LEVEL": "INFO"}, logs / "web-logged.log"),
     ]
-    keys = {"podrelay": key, "trivial": key, "limited": limited_keys(conn, LIMITED_KEYS), "logged": key}
+    keys = {"one": key, "limited": limited_keys(conn, LIMITED_KEYS), "many": limited_keys(conn, LIMITED_KEYS, "unlimited")}
     groups = dict(zip(ports, (server.pid for server in servers), strict=True))  # each server's process group
     try:
         for port in ports.values():
             wait_http(f"http://127.0.0.1:{port}/healthz")
-        for _, server, path in ROUTES:  # warm up each
-            load(ports[server], path, keys[server], 400)
+        for _, server, path, keyset in ROUTES:  # warm up each
+            load(ports[server], path, keys[keyset], 400)
         if shutil.which("wrk"):  # the issue's client; else the Python one (heavier, on the same cores)
             client = f"wrk -t2 -c16, {total // 1000} s per route per round"
 
-            def measure(server: str, path: str) -> dict:
+            def measure(server: str, path: str, keyset: str) -> dict:
                 # gevent's workers race to accept: at times one takes nearly all 16 connections at
                 # once and serves them on one core while the other idles, whatever the route. Such a
                 # run measures that race, not the route: it is run again (up to 3 times), and counted.
@@ -242,7 +249,7 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
                 # others slows the rate but is not charged to these processes.
                 for attempt in range(4):
                     used = cpu_seconds(in_group(groups[server]))
-                    figures = load_wrk(ports[server], path, keys[server], max(total // 1000, 3), logs)
+                    figures = load_wrk(ports[server], path, keys[keyset], max(total // 1000, 3), logs)
                     used = cpu_seconds(in_group(groups[server])) - used
                     figures["cpu_us"] = used * 1e6 / max(figures["requests"], 1)
                     if not figures["split"] or figures["split"][0] < UNEVEN or attempt == 3:
@@ -251,12 +258,20 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
         else:
             client = f"{total} requests per route per round, 2 Python client processes x 8 keep-alive connections"
 
-            def measure(server: str, path: str) -> dict:
-                return load(ports[server], path, keys[server], total)
+            def measure(server: str, path: str, keyset: str) -> dict:
+                return load(ports[server], path, keys[keyset], total)
 
-        # Alternate the routes, so drift in this shared machine's speed hits them alike.
+        # Alternate the routes, so drift in this shared machine's speed hits them alike; the
+        # rate limit's pair (one server, as many keys, with and without it) swap places each round.
+        pair = [n for n, route in enumerate(ROUTES) if route[1] == "limited"]
+        rounds = []
         with background_saves_held(conn):
-            rounds = [[measure(server, path) for _, server, path in ROUTES] for _ in range(3)]
+            for number in range(3):
+                order = [*range(len(ROUTES))]
+                if number % 2:
+                    order[pair[0]], order[pair[1]] = order[pair[1]], order[pair[0]]
+                figures = {n: measure(*ROUTES[n][1:]) for n in order}
+                rounds.append([figures[n] for n in range(len(ROUTES))])
     finally:
         for server in servers:
             stop(server)
@@ -268,7 +283,7 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
         f"   {'round':<7}{'route':<40}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'/ trivial':>11}{'CPU µs':>8}  connections per worker"
     )
     for number, figures in enumerate(rounds, 1):
-        for (name, _, _), route in zip(ROUTES, figures, strict=True):
+        for (name, *_), route in zip(ROUTES, figures, strict=True):
             ratio = f"{route['rate'] / figures[1]['rate']:>11.2f}" if route is not figures[1] else f"{'':>11}"
             cpu = f"{route['cpu_us']:>8.0f}" if "cpu_us" in route else f"{'?':>8}"
             split = "+".join(map(str, route.get("split", []))) or "?"
@@ -279,15 +294,16 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
     reruns = sum(route.get("uneven_runs", 0) for figures in rounds for route in figures)
     print(f"   runs measured again for an uneven split (>= {UNEVEN} of 16 connections in one worker): {reruns}")
 
-    index = {server + path: n for n, (_, server, path) in enumerate(ROUTES)}
+    index = {tuple(route): n for n, (_, *route) in enumerate(ROUTES)}
 
-    def median(figure: str, top: tuple[str, str], bottom: tuple[str, str]) -> float:
+    def median(figure: str, top: tuple[str, ...], bottom: tuple[str, ...]) -> float:
         """The median over the rounds of route `top`'s figure over route `bottom`'s."""
-        return statistics.median(f[index[top[0] + top[1]]][figure] / f[index[bottom[0] + bottom[1]]][figure] for f in rounds)
+        return statistics.median(f[index[top]][figure] / f[index[bottom]][figure] for f in rounds)
 
-    podrelay, trivial = ("podrelay", "/v1/chat/completions"), ("trivial", "/v1/chat/completions")
-    ping, rq, rq_stored = ("trivial", "/v1/redis-round-trip"), ("trivial", "/v1/rq"), ("trivial", "/v1/rq-key-in-redis")
-    limited, logged = ("limited", "/v1/chat/completions"), ("logged", "/v1/chat/completions")
+    chat = "/v1/chat/completions"
+    podrelay, trivial = ("podrelay", chat, "one"), ("trivial", chat, "one")
+    ping, rq, rq_stored = (("trivial", path, "one") for path in ("/v1/redis-round-trip", "/v1/rq", "/v1/rq-key-in-redis"))
+    limited, many, logged = ("limited", chat, "limited"), ("limited", chat, "many"), ("logged", chat, "one")
     result = {
         "ratio": median("rate", podrelay, trivial),
         "redis_round_trip_ratio": median("rate", ping, trivial),
@@ -296,7 +312,8 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
         "over_rq_stored_key": median("rate", podrelay, rq_stored),
         "p99_over_ping": median("p99_ms", podrelay, ping),
         "limited_ratio": median("rate", limited, trivial),
-        "limited_over_unlimited": median("rate", limited, podrelay),
+        "limited_over_unlimited": median("rate", limited, many),
+        "limited_over_one_key": median("rate", limited, podrelay),
         "logged_ratio": median("rate", logged, trivial),
         "logged_over_quiet": median("rate", logged, podrelay),
         "rounds": rounds,
@@ -310,7 +327,10 @@ def enqueue_ratio(env: dict, logs: Path, key: str, total: int, conn: redis.Redis
     print(f"     RQ route / trivial: {result['rq_ratio']:.2f}; podrelay / RQ route: {result['over_rq']:.2f} (target >= 1.5)")
     print(f"     podrelay / the RQ route with its key in Redis: {result['over_rq_stored_key']:.2f}")
     print(f"     podrelay p99 / PING route p99: {result['p99_over_ping']:.2f} (target <= 2)")
-    print(f"     rate limit on: / podrelay without it {result['limited_over_unlimited']:.2f} (target >= 0.9)")
+    print(
+        f"     rate limit on: / the same keys' number without it {result['limited_over_unlimited']:.2f} (target >= 0.9);"
+        f" / podrelay with its one key {result['limited_over_one_key']:.2f}"
+    )
     print(f"     request log on (a JSON line per request): / podrelay without it {result['logged_over_quiet']:.2f}")
     if "rq_cpu_over_podrelay" in result:
         print(
