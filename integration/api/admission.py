@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 import redis
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 
 from integration import surfaces
 from integration.accounts.idempotency import MAX_KEY_LENGTH, REPLAYED_HEADERS, fingerprint
@@ -18,6 +19,7 @@ from integration.accounts.ratelimit import RateCount, RateExceeded, RateLimiter,
 from integration.api.context import body_bytes, resources
 from integration.errors import ApiError, validation_error
 from integration.jobs.waiting import preferred_wait
+from integration.resources import Resources
 
 log = logging.getLogger(__name__)
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
@@ -37,39 +39,43 @@ UPLOAD_ROUTES = frozenset(
 
 def admit() -> Response | None:
     """Authenticate, count the request, and replay or claim its idempotency key."""
-    require_api_key()
-    _count_request()
-    req = request._get_current_object()
+    req, res = request._get_current_object(), resources()
+    ctx = _authenticate(req, res)
+    _count_request(ctx, req, res)
     if req.method == "POST":
         if req.endpoint in UPLOAD_ROUTES:
-            req.max_content_length = resources().settings.upload_max_bytes
+            req.max_content_length = res.settings.upload_max_bytes
         return _claim_idempotency_key()
     return None
 
 
 def require_api_key() -> None:
     """Set `g.key_id` and `g.limits` from the Bearer token, or raise 401 `invalid_api_key`."""
-    header = request.environ.get("HTTP_AUTHORIZATION", "")  # `request.headers`' value, read directly
+    _authenticate(request._get_current_object(), resources())
+
+
+def _authenticate(req: Request, res: Resources) -> Any:
+    """`require_api_key`, given the request and the resources; the request's `g`."""
+    header = req.environ.get("HTTP_AUTHORIZATION", "")  # `request.headers`' value, read directly
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "invalid_api_key", "Missing API key: send Authorization: Bearer <api-key>")
-    res = resources()
     found = lookup(res.redis, token.strip(), res.settings, res.commits)
     if found is None:
         raise ApiError(401, "invalid_api_key", "Invalid API key provided")
     ctx = g._get_current_object()
     ctx.key_id, ctx.limits, ctx.admin = found.key_id, found.limits, found.admin
+    return ctx
 
 
-def _count_request() -> None:
-    ctx = g._get_current_object()
+def _count_request(ctx: Any, req: Request, res: Resources) -> None:
     limit = ctx.limits.requests_per_minute
     if limit is None:
         return
-    limiter = resources().rate_limiter
+    limiter = res.rate_limiter
     # Counted by the write that stores the job (or after, see `_after`); a key this process saw
     # at its limit is counted first, so it is refused before its request is read.
-    if request._get_current_object().endpoint in COUNTED_WITH_THE_JOB and not limiter.seen_full(ctx.key_id):
+    if req.endpoint in COUNTED_WITH_THE_JOB and not limiter.seen_full(ctx.key_id):
         ctx.rate_count = RateCount(limit)
         return
     ctx.rate = limiter.hit(ctx.key_id, limit)
