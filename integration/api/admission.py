@@ -148,11 +148,11 @@ def init_app(app: Flask) -> None:
             # A refusal is this very count's 429, which carries them already; any other answer
             # gets them added (werkzeug's `update` scans every header for each one it sets, and
             # asking `in` of a missing one raises and catches a KeyError).
-            if rate is not None and rate.admitted:
-                headers = response.headers
-                for name, value in rate.headers().items():
-                    headers.add(name, value)
             if rate is not None:
+                if rate.admitted:
+                    headers = response.headers
+                    for name, value in rate.headers().items():
+                        headers.add(name, value)
                 limiter.note(ctx.key_id, rate)
         record = ctx.pop("idempotency_record", None)
         if record is not None:
